@@ -1,0 +1,28 @@
+# Ditto-HW: the commands users run. `make demo` and `make test` install what is missing first.
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install demo test lint bench clean
+
+$(STAMP): pyproject.toml scripts/install.sh
+	bash scripts/install.sh
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/ditto analyze --synthetic --json build/synthetic.json
+
+lint: install
+	$(BIN)/ruff check .
+
+test: install lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/ditto bench
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,235 @@
+"""The one configuration object of the project.
+
+`DittoConfig` is read by the reference model, the cycle model, the hardware generator, the
+testbenches, the synthesis flow and the reports. Every derived width or latency is a property
+here and is computed nowhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+__all__ = ["ConfigError", "DittoConfig", "PRESETS", "preset"]
+
+
+class ConfigError(ValueError):
+    """A configuration field has a value the design cannot implement."""
+
+
+def _signed_range(bits: int) -> tuple[int, int]:
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class DittoConfig:
+    """Parameters of a Ditto core and of the model that predicts it.
+
+    Number formats
+    --------------
+    act_bits, weight_bits : int
+        Width of the signed, symmetric activations and weights. Only 8 is implemented.
+    lane_bits : int
+        Width of the signed operand of one lane multiplier. A difference of two ``act_bits``
+        values needs ``act_bits + 1`` bits; it is split exactly as ``v = 2**s * h + l`` with
+        ``s = lane_bits - 1``, ``l = v & (2**s - 1)`` and ``h = v >> s``, which needs
+        ``2 * lane_bits >= act_bits + 2``.
+    acc_bits : int
+        Width of the signed accumulators and of the stored outputs.
+
+    Microarchitecture
+    -----------------
+    lanes : int
+        Lane multipliers per processing element (PE), in pairs; the first lane of each pair
+        can shift its product left by ``split_shift``.
+    pes : int
+        Processing elements = output channels computed in parallel (P).
+    scan_width : int
+        Elements the encoding unit reads per cycle (E).
+    dispatch_depth : int or None
+        Capacity, in lane groups, of the FIFO between the dispatcher's packer and the PEs.
+        It must hold the most groups one beat can complete (``max_groups_per_beat``);
+        ``None`` picks twice that.
+    weight_depth : int
+        Reduction length one tile's weight buffer holds (rows of ``pes`` weights).
+    max_rows : int
+        Rows of ``pes`` outputs the accumulation buffer holds (rows per tile).
+    max_reduction : int
+        Largest reduction length K of a whole layer (over all weight tiles); ``acc_bits`` must
+        hold every partial sum of that length.
+    act_classify : bool
+        True: ACT mode classifies activations like differences (zeros skipped, small values
+        one lane). False: the paper's ACT mode, every activation takes two lanes.
+    dense_macs : int
+        int8 x int8 multiply-accumulators per PE of the DenseCore baseline.
+    """
+
+    act_bits: int = 8
+    weight_bits: int = 8
+    lane_bits: int = 5
+    acc_bits: int = 32
+    lanes: int = 4
+    pes: int = 8
+    scan_width: int = 32
+    dispatch_depth: int | None = None
+    weight_depth: int = 1152
+    max_rows: int = 1024
+    max_reduction: int = 8192
+    act_classify: bool = True
+    dense_macs: int = 2
+    name: str = "custom"
+
+    def __post_init__(self):
+        def fail(field, reason):
+            raise ConfigError(f"{field}={getattr(self, field)!r}: {reason}")
+
+        for field in ("act_bits", "weight_bits", "lane_bits", "acc_bits", "lanes", "pes",
+                      "scan_width", "weight_depth", "max_rows", "max_reduction", "dense_macs"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                fail(field, "must be a positive integer")
+        if self.act_bits != 8:
+            fail("act_bits", "only 8-bit activations are implemented")
+        if self.weight_bits != 8:
+            fail("weight_bits", "only 8-bit weights are implemented")
+        if 2 * self.lane_bits < self.act_bits + 2:
+            fail("lane_bits", f"a difference of two {self.act_bits}-bit activations needs "
+                 f"{self.act_bits + 1} bits; two {self.lane_bits}-bit signed lanes cannot "
+                 f"represent it exactly (need lane_bits >= {(self.act_bits + 3) // 2})")
+        if self.lane_bits > self.act_bits + 1:
+            fail("lane_bits", f"wider than a {self.act_bits + 1}-bit difference; "
+                 "nothing would ever need two lanes")
+        if self.lanes % 2:
+            fail("lanes", "lanes come in pairs (a shift-capable lane and a plain one)")
+        if self.dispatch_depth is not None and (
+                not isinstance(self.dispatch_depth, int)
+                or self.dispatch_depth < self.max_groups_per_beat):
+            fail("dispatch_depth", f"must be an integer >= {self.max_groups_per_beat}, the "
+                 f"most lane groups one beat of {self.scan_width} elements can complete")
+        if self.weight_depth > self.max_reduction:
+            fail("weight_depth", f"larger than max_reduction={self.max_reduction}")
+        if not isinstance(self.act_classify, bool):
+            fail("act_classify", "must be True or False")
+        need = self.max_partial_sum
+        lo, hi = _signed_range(self.acc_bits)
+        if need > hi:
+            fail("acc_bits", f"cannot hold the largest partial sum {need} "
+                 f"(max_reduction={self.max_reduction} x max |difference x weight| "
+                 f"{self.max_difference_product}); need acc_bits >= {need.bit_length() + 1}")
+        if not self.name or not all(c.isalnum() or c in "-_" for c in self.name):
+            fail("name", "must be a non-empty word of letters, digits, '-' or '_'")
+
+    # ---- derived number formats -------------------------------------------------------
+    @property
+    def act_range(self) -> tuple[int, int]:
+        """Inclusive range of a quantized activation."""
+        return _signed_range(self.act_bits)
+
+    @property
+    def weight_range(self) -> tuple[int, int]:
+        return _signed_range(self.weight_bits)
+
+    @property
+    def diff_bits(self) -> int:
+        """Bits of a difference of two activations."""
+        return self.act_bits + 1
+
+    @property
+    def lane_range(self) -> tuple[int, int]:
+        """Inclusive range of a LOW value: what one signed lane holds."""
+        return _signed_range(self.lane_bits)
+
+    @property
+    def split_shift(self) -> int:
+        """A FULL value splits as ``(h << split_shift) + l``; ``l`` is unsigned."""
+        return self.lane_bits - 1
+
+    @property
+    def acc_range(self) -> tuple[int, int]:
+        return _signed_range(self.acc_bits)
+
+    @property
+    def max_difference_product(self) -> int:
+        """Largest |difference x weight|: (2**act_bits - 1) * 2**(weight_bits - 1)."""
+        return ((1 << self.act_bits) - 1) * (1 << (self.weight_bits - 1))
+
+    @property
+    def max_partial_sum(self) -> int:
+        """Largest |partial sum| over ``max_reduction`` products of differences."""
+        return self.max_reduction * self.max_difference_product
+
+    @property
+    def product_bits(self) -> int:
+        """Signed width of one lane product (lane operand x weight, before the shift)."""
+        return self.lane_bits + self.weight_bits
+
+    # ---- derived microarchitecture -------------------------------------------------------
+    @property
+    def shift_lanes(self) -> int:
+        """Shift-capable lanes per PE: the first lane of each pair."""
+        return self.lanes // 2
+
+    @property
+    def max_groups_per_beat(self) -> int:
+        """Most lane groups one beat completes: a carry of ``lanes - 1`` operands plus a beat
+        of FULL elements, ``ceil((lanes - 1 + 2 * scan_width) / lanes)``."""
+        return -(-(self.lanes - 1 + 2 * self.scan_width) // self.lanes)
+
+    @property
+    def dispatch_capacity(self) -> int:
+        """Lane groups the dispatch FIFO holds."""
+        if self.dispatch_depth is not None:
+            return self.dispatch_depth
+        return 2 * self.max_groups_per_beat
+
+    @property
+    def weight_addr_bits(self) -> int:
+        return max(1, (self.weight_depth - 1).bit_length())
+
+    @property
+    def row_addr_bits(self) -> int:
+        return max(1, (self.max_rows - 1).bit_length())
+
+    # Pipeline latencies of the reference microarchitecture; the RTL is held to them.
+    @property
+    def drain_latency(self) -> int:
+        """Cycles from a row's last lane group leaving the dispatch FIFO to that row's
+        output beat (weight read, multiply, adder tree, accumulation read-modify-write)."""
+        return 5
+
+    @property
+    def dense_drain_latency(self) -> int:
+        """DenseCore: cycles from a row's last input beat to that row's output beat."""
+        return 5
+
+    @property
+    def slug(self) -> str:
+        """Short name for build directories, test ids and report rows."""
+        mode = "" if self.act_classify else "-paperact"
+        return (f"{self.name}-p{self.pes}e{self.scan_width}l{self.lane_bits}"
+                f"a{self.acc_bits}{mode}")
+
+    def replace(self, **changes) -> DittoConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+PRESETS: dict[str, DittoConfig] = {
+    "tiny": DittoConfig(name="tiny", pes=2, scan_width=8, weight_depth=64, max_rows=16,
+                        max_reduction=1024),
+    "default": DittoConfig(name="default"),
+    # The paper's ACT mode (every activation two lanes) and 16 PEs.
+    "paper": DittoConfig(name="paper", pes=16, act_classify=False),
+}
+
+
+def preset(name: str) -> DittoConfig:
+    """The preset called ``name``; a clear error lists the valid names."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown config preset {name!r}; choose one of "
+                          f"{', '.join(PRESETS)}") from None

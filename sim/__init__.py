@@ -1,0 +1,1 @@
+"""NumPy reference model of the Ditto algorithm and cycle model of the Ditto hardware."""
