@@ -4,7 +4,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench bench-trace clean
 
 $(STAMP): pyproject.toml scripts/install.sh
 	bash scripts/install.sh
@@ -23,6 +23,11 @@ test: install lint
 
 bench: install
 	$(BIN)/ditto bench
+
+# Capture + analysis of a 20-step real trajectory (all layers), timed, then the exactness
+# check over every layer and step.
+bench-trace: install
+	bash scripts/bench_trace.sh
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache .hypothesis

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from .config import PRESETS, ConfigError, preset
@@ -32,33 +33,73 @@ def write_atomically(path: str | os.PathLike, text: str) -> None:
         raise
 
 
+def _status(text: str) -> None:
+    """One progress line on stderr: rewritten in place on a terminal, a line each in logs."""
+    if sys.stderr.isatty():
+        print(f"\r{text[:78]:<78}", end="", file=sys.stderr, flush=True)
+    else:
+        print(text, file=sys.stderr, flush=True)
+
+
+def _end_progress() -> None:
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+
+
 def _progress(total: int):
+    every = max(1, total // 10)
+
     def show(index: int, name: str) -> None:
-        if sys.stderr.isatty() or os.environ.get("DITTO_PROGRESS"):
-            print(f"\r[{index + 1}/{total}] {name[:60]:<60}", end="", file=sys.stderr,
-                  flush=True)
+        if sys.stderr.isatty() or index % every == 0 or index + 1 == total:
+            _status(f"[{index + 1}/{total}] {name}")
     return show
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from .sim.analysis import analyze, format_summary
     from .sim.synthetic import synthetic_trajectory
+    from .sim.trace import TraceFile, analyze_trace
 
     config = preset(args.config)
     if args.synthetic == (args.trace is not None):
         raise UserError("give either a trace file or --synthetic")
     if args.trace is not None:
-        raise UserError(f"reading traces ({args.trace}) arrives with 'ditto trace'; "
-                        "use --synthetic for now")
-    layers = synthetic_trajectory(config, steps=args.steps, similarity=args.similarity,
-                                  seed=args.seed)
-    report = analyze(layers, config, progress=_progress(len(layers)))
-    if sys.stderr.isatty():
-        print(file=sys.stderr)
+        trace = TraceFile(args.trace)
+        print(f"analyzing {args.trace}: {len(trace)} layers, {trace.steps} steps",
+              file=sys.stderr)
+        report = analyze_trace(trace, config, progress=_progress(len(trace)))
+    else:
+        layers = synthetic_trajectory(config, steps=args.steps, similarity=args.similarity,
+                                      seed=args.seed)
+        report = analyze(layers, config, progress=_progress(len(layers)))
+    _end_progress()
     print(format_summary(report))
     if args.json:
         write_atomically(args.json, json.dumps(report, indent=1) + "\n")
         print(f"wrote {args.json}")
+    if args.report:
+        from .sim.report import write_markdown_report
+
+        write_markdown_report(report, args.report)
+        print(f"wrote {args.report}")
+    return 0
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from .sim.capture import capture_trace
+    from .sim.trace import write_trace
+
+    config = preset(args.config)
+    layers = [p for p in args.layers.split(",") if p] if args.layers else None
+    start = time.perf_counter()
+    index, arrays, _ = capture_trace(
+        config, steps=args.steps, sampler=args.sampler, batch=args.batch, seed=args.seed,
+        difficulty=args.difficulty, layers=layers, progress=_status)
+    _end_progress()
+    write_trace(args.out, index, arrays)
+    size = Path(args.out).stat().st_size
+    print(f"wrote {args.out}: {len(index['layers'])} layers, {args.steps} steps, "
+          f"{size / 1e6:.1f} MB, {time.perf_counter() - start:.1f} s")
     return 0
 
 
@@ -71,6 +112,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for name, rate in run_benchmarks(config, elements=args.elements):
         print(f"  {rate / 1e6:9.1f} M elements/s  {name}")
     return 0
+
+
+def cmd_exactness(args: argparse.Namespace) -> int:
+    from .sim.exactness import check_exactness
+    from .sim.trace import TraceFile
+
+    config = preset(args.config)
+    trace = TraceFile(args.trace)
+    start = time.perf_counter()
+    result = check_exactness(trace.layers(), config, progress=_progress(len(trace)))
+    _end_progress()
+    seconds = time.perf_counter() - start
+    print(f"{result.layers} layers x {result.steps} steps, {result.outputs} outputs compared "
+          f"with the plain integer product in {seconds:.1f} s: "
+          f"{len(result.mismatches)} mismatches")
+    for line in result.mismatches[:20]:
+        print(f"  MISMATCH {line}")
+    return 1 if result.mismatches else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,7 +150,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="synthetic: probability an element is unchanged (default 0.9)")
     p.add_argument("--seed", type=int, default=0, help="synthetic: random seed")
     p.add_argument("--json", help="write the report as JSON to this file")
+    p.add_argument("--report", help="write a Markdown report (PNG plots beside it)")
     p.set_defaults(func=cmd_analyze)
+
+    p = with_config(sub.add_parser("trace", help="capture a real diffusion trajectory"))
+    p.add_argument("--steps", type=int, default=20, help="sampling steps (default 20)")
+    p.add_argument("--sampler", default="euler", choices=["euler", "consistency"],
+                   help="deterministic Euler on a Karras schedule (default) or the "
+                        "multistep consistency sampler")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--difficulty", type=int, default=50, help="terrain difficulty 1..100")
+    p.add_argument("--layers", help="comma-separated glob patterns over node names, "
+                   "e.g. 'node_conv2d_1,node_einsum_*'")
+    p.add_argument("--out", default=None, help="trace file (default "
+                   "build/traces/terrain-STEPS.npz)")
+    p.set_defaults(func=cmd_trace)
+
+    p = with_config(sub.add_parser("exactness", help="check DIFF == plain integer product "
+                                   "on every layer and step of a trace"))
+    p.add_argument("trace", help="trace file written by 'ditto trace'")
+    p.set_defaults(func=cmd_exactness)
 
     p = with_config(sub.add_parser("bench", help="throughput of the model"))
     p.add_argument("--elements", type=int, default=1 << 24)
@@ -100,10 +179,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .sim.capture import CaptureError
+    from .sim.trace import TraceError
+
     args = build_parser().parse_args(argv)
+    if getattr(args, "out", "") is None and args.command == "trace":
+        args.out = f"build/traces/terrain-{args.steps}.npz"
     try:
         return args.func(args)
-    except (UserError, ConfigError, FileNotFoundError) as error:
+    except (UserError, ConfigError, CaptureError, TraceError, FileNotFoundError) as error:
+        _end_progress()
         print(f"ditto {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -22,5 +22,8 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev]'
+.venv/bin/python -m pip install -q -e '.[dev,trace]'
+# The pretrained diffusion model for 'ditto trace'; --no-deps because its metadata pulls
+# onnxruntime-gpu, which this CPU flow does not need.
+.venv/bin/python -m pip install -q --no-deps adaptive-terrain-diffusion==0.4.2
 echo "install: done (.venv)"

@@ -129,6 +129,7 @@ def analyze(layers: Iterable[LayerTrace], config: DittoConfig, *,
         layer_rows.append({
             "name": layer.spec.name,
             "kind": str(layer.spec.kind),
+            "group": layer.spec.group,
             "elements": counts.elements,
             **counts.fractions(),
             "lane_slots": counts.lane_slots,

@@ -77,12 +77,22 @@ class LayerSpec:
     kind: LayerKind
     conv: Conv2dGeometry | None = None
     weights_change: bool = False
+    role: str | None = None  # finer type for reports, e.g. "attention_qk"
 
     def __post_init__(self):
         if (self.kind is LayerKind.CONV2D) != (self.conv is not None):
             raise ValueError(f"layer {self.name}: conv geometry goes with kind conv2d only")
         if self.weights_change and self.kind is not LayerKind.MATMUL:
             raise ValueError(f"layer {self.name}: only matmul layers have changing weights")
+
+    @property
+    def group(self) -> str:
+        """Layer type for reports: ``conv3x3``, ``conv1x1``, ``linear``, ``attention_qk``..."""
+        if self.role:
+            return self.role
+        if self.conv is not None:
+            return f"conv{self.conv.kernel[0]}x{self.conv.kernel[1]}"
+        return str(self.kind)
 
 
 def im2col(x: np.ndarray, geometry: Conv2dGeometry) -> np.ndarray:

@@ -77,7 +77,8 @@ def synthetic_trajectory(config: DittoConfig, *, steps: int = 8, similarity: flo
     ]
     q = _quantized(drifting((heads, tokens, dim)), config)
     k_t = _quantized(drifting((heads, dim, tokens)), config)
-    layers.append(LayerTrace(LayerSpec("attn_qk", LayerKind.MATMUL, weights_change=True),
+    layers.append(LayerTrace(LayerSpec("attn_qk", LayerKind.MATMUL, weights_change=True,
+                                       role="attention_qk"),
                              list(zip(q, k_t, strict=True))))
     logits = drifting((heads, tokens, tokens))
     probs = []
@@ -85,6 +86,7 @@ def synthetic_trajectory(config: DittoConfig, *, steps: int = 8, similarity: flo
         e = np.exp(2.0 * (z - z.max(axis=-1, keepdims=True)))
         probs.append(e / e.sum(axis=-1, keepdims=True))
     v = _quantized(drifting((heads, tokens, dim)), config)
-    layers.append(LayerTrace(LayerSpec("attn_pv", LayerKind.MATMUL, weights_change=True),
+    layers.append(LayerTrace(LayerSpec("attn_pv", LayerKind.MATMUL, weights_change=True,
+                                       role="attention_pv"),
                              list(zip(_quantized(probs, config), v, strict=True))))
     return layers
