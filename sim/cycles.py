@@ -179,6 +179,8 @@ class TileTiming:
     row_done: list[int]      # cycle each row's output beat appears
     groups: int              # lane groups issued to the PEs
     stall_cycles: int        # cycles a classified beat waited for room in the FIFO
+    pop_cycles: list[int]    # cycle each lane group left the dispatch FIFO
+    push_cycles: list[int]   # cycle each beat was pushed (accepted by the packer)
 
 
 def simulate_ditto_tile(costs: np.ndarray, config: DittoConfig, *,
@@ -204,6 +206,8 @@ def simulate_ditto_tile(costs: np.ndarray, config: DittoConfig, *,
     carry = 0
     cycle = _first_beat_cycle(k, load_weights) - 1
     row_done: list[int] = []
+    pops: list[int] = []
+    pushes: list[int] = []
     issued = stalls = 0
     while len(row_done) < rows:
         cycle += 1
@@ -211,6 +215,7 @@ def simulate_ditto_tile(costs: np.ndarray, config: DittoConfig, *,
         if fifo:
             row, ends_row = fifo.popleft()
             issued += 1
+            pops.append(cycle)
             if ends_row:
                 row_done.append(cycle + config.drain_latency)
         # Packer: push the encoder register's groups if they all fit.
@@ -227,6 +232,7 @@ def simulate_ditto_tile(costs: np.ndarray, config: DittoConfig, *,
                 fifo.extend((row, last and i == complete - 1) for i in range(complete))
                 carry = new_carry
                 pushed = True
+                pushes.append(cycle)
             else:
                 stalls += 1
         # Input register: accept the next beat when the encoder register is free.
@@ -234,4 +240,4 @@ def simulate_ditto_tile(costs: np.ndarray, config: DittoConfig, *,
             encoder = beats[next_beat] if next_beat < len(beats) else None
             next_beat += encoder is not None
     return TileTiming(cycles=row_done[-1] + 1, row_done=row_done, groups=issued,
-                      stall_cycles=stalls)
+                      stall_cycles=stalls, pop_cycles=pops, push_cycles=pushes)
