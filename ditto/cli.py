@@ -132,6 +132,45 @@ def cmd_exactness(args: argparse.Namespace) -> int:
     return 1 if result.mismatches else 0
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .hdl.generate import generate
+
+    config = preset(args.config)
+    out = Path(args.gen_out or f"build/rtl/{config.slug}")
+    manifest = generate(config, out)
+    for name in [*manifest["files"], "manifest.json"]:
+        print(f"wrote {out / name}")
+    return 0
+
+
+def cmd_utilisation(args: argparse.Namespace) -> int:
+    from .sim.trace import TraceFile
+    from .sim.utilisation import lane_utilisation
+
+    config = preset(args.config)
+    if args.scan_width:
+        config = config.replace(scan_width=args.scan_width)
+    if args.dispatch_depth:
+        config = config.replace(dispatch_depth=args.dispatch_depth)
+    steps = [int(s) for s in args.steps.split(",")]
+    result = lane_utilisation(TraceFile(args.trace).layers(), config, steps)
+    lane, scan = result["lane_bound"], result["scan_bound"]
+    cycles = sum(v["cycles"] for v in lane.values())
+    ideal = sum(v["ideal"] for v in lane.values())
+    print(f"config {config.slug}, dispatch FIFO {config.dispatch_capacity} groups, DIFF steps "
+          f"{steps}")
+    print(f"{'lane-bound tiles':<22} {'cycles':>12} {'ideal':>12} {'cycles/ideal':>13} "
+          f"{'cycles/groups':>14}")
+    for group, v in sorted(lane.items()):
+        print(f"  {group:<20} {v['cycles']:>12} {v['ideal']:>12} "
+              f"{v['cycles'] / v['ideal']:>13.3f} {v['cycles'] / v['groups']:>14.3f}")
+    print(f"  {'all':<20} {cycles:>12} {ideal:>12} {cycles / max(ideal, 1):>13.3f}")
+    share = scan["cycles"] / max(scan["cycles"] + cycles, 1)
+    print(f"scan-bound tiles: cycles/beats {scan['cycles'] / max(scan['beats'], 1):.3f}, "
+          f"{100 * share:.0f} % of the cycles")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ditto", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -172,9 +211,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("trace", help="trace file written by 'ditto trace'")
     p.set_defaults(func=cmd_exactness)
 
+    p = with_config(sub.add_parser("utilisation", help="dispatcher lane utilisation on the "
+                                   "DIFF tiles of a trace"))
+    p.add_argument("trace", help="trace file written by 'ditto trace'")
+    p.add_argument("--steps", default="5,10,15", help="DIFF steps to measure (default 5,10,15)")
+    p.add_argument("--scan-width", type=int, help="override the config's scan_width")
+    p.add_argument("--dispatch-depth", type=int, help="override the dispatch FIFO depth")
+    p.set_defaults(func=cmd_utilisation)
+
     p = with_config(sub.add_parser("bench", help="throughput of the model"))
     p.add_argument("--elements", type=int, default=1 << 24)
     p.set_defaults(func=cmd_bench)
+
+    p = with_config(sub.add_parser("generate", help="write the Verilog of every component "
+                                   "and manifest.json"))
+    p.add_argument("--out", dest="gen_out", default=None,
+                   help="output directory (default build/rtl/SLUG)")
+    p.set_defaults(func=cmd_generate)
     return parser
 
 

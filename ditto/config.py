@@ -61,7 +61,11 @@ class DittoConfig:
         True: ACT mode classifies activations like differences (zeros skipped, small values
         one lane). False: the paper's ACT mode, every activation takes two lanes.
     dense_macs : int
-        int8 x int8 multiply-accumulators per PE of the DenseCore baseline.
+        int8 x int8 multiply-accumulators per PE of the DenseCore baseline (even: its PEs
+        reuse the paired-lane compute unit).
+    defo_entries, defo_cycle_bits : int
+        Layers the Defo table holds and the width of its recorded cycle counts (the paper's
+        table: 512 entries).
     """
 
     act_bits: int = 8
@@ -77,6 +81,8 @@ class DittoConfig:
     max_reduction: int = 8192
     act_classify: bool = True
     dense_macs: int = 2
+    defo_entries: int = 512
+    defo_cycle_bits: int = 32
     name: str = "custom"
 
     def __post_init__(self):
@@ -84,7 +90,8 @@ class DittoConfig:
             raise ConfigError(f"{field}={getattr(self, field)!r}: {reason}")
 
         for field in ("act_bits", "weight_bits", "lane_bits", "acc_bits", "lanes", "pes",
-                      "scan_width", "weight_depth", "max_rows", "max_reduction", "dense_macs"):
+                      "scan_width", "weight_depth", "max_rows", "max_reduction", "dense_macs",
+                      "defo_entries", "defo_cycle_bits"):
             value = getattr(self, field)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 fail(field, "must be a positive integer")
@@ -106,6 +113,8 @@ class DittoConfig:
                 or self.dispatch_depth < self.max_groups_per_beat):
             fail("dispatch_depth", f"must be an integer >= {self.max_groups_per_beat}, the "
                  f"most lane groups one beat of {self.scan_width} elements can complete")
+        if self.dense_macs % 2:
+            fail("dense_macs", "must be even: DenseCore PEs reuse the paired-lane compute unit")
         if self.weight_depth > self.max_reduction:
             fail("weight_depth", f"larger than max_reduction={self.max_reduction}")
         if not isinstance(self.act_classify, bool):

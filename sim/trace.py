@@ -61,6 +61,9 @@ def write_trace(path: str | os.PathLike, index: Mapping, arrays: Mapping[str, np
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would surprise whoever shares the file
     try:
         with open(tmp, "wb") as f:
             np.savez(f, index=_json_member(index), **arrays)

@@ -79,6 +79,14 @@ def test_config_wrong_acc_bits():
     assert DittoConfig(acc_bits=29).acc_range[1] >= 8192 * 255 * 128
 
 
+def test_config_wrong_dense_macs():
+    check_rejected(r"dense_macs=3: must be even", dense_macs=3)
+
+
+def test_config_wrong_defo_entries():
+    check_rejected(r"defo_entries=0: must be a positive integer", defo_entries=0)
+
+
 def test_config_wrong_act_classify():
     check_rejected(r"act_classify=1: must be True or False", act_classify=1)
 

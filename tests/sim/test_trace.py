@@ -182,3 +182,10 @@ def test_consistency_sampler_runs():
                                           layers=["node_conv2d_23"])
     assert index["sampler"] == "consistency" and result.shape == (1, 1, 128, 128)
     assert np.array_equal(result, sample(steps=2, sampler="consistency"))
+
+
+def test_utilisation_report_on_a_real_trace(captured, capsys):
+    path, _ = captured
+    assert main(["utilisation", str(path), "--steps", "1,2", "--config", "tiny"]) == 0
+    out = capsys.readouterr().out
+    assert "lane-bound tiles" in out and "scan-bound tiles" in out
