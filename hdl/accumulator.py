@@ -1,0 +1,136 @@
+"""Accumulation buffer: the stored outputs ``Y`` of a tile's rows, updated by the PEs'
+partial sums (ACT: ``Y = bias + sums``; DIFF or a later K-chunk: ``Y += sums``)."""
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ditto.config import DittoConfig
+
+from ._params import check_config
+
+__all__ = ["AccumulationBuffer", "accumulator_input_layout", "accumulator_output_layout"]
+
+
+
+def _row_values(config: DittoConfig) -> data.ArrayLayout:
+    return data.ArrayLayout(signed(config.acc_bits), config.pes)
+
+
+def accumulator_input_layout(config: DittoConfig) -> data.StructLayout:
+    """Payload of the buffer's input stream: one row of ``pes`` partial sums.
+
+    Fields
+    ------
+    row : unsigned(row_addr_bits)
+        Row address, ``0 <= row < max_rows``.
+    sums : ArrayLayout(signed(acc_bits), pes)
+        The PEs' partial sums for the row.
+    accumulate : 1
+        1: add to the stored row (DIFF mode, or a later reduction chunk); 0: store
+        ``bias + sums`` (the first chunk of an ACT step).
+    """
+    return data.StructLayout({
+        "row": unsigned(config.row_addr_bits),
+        "sums": _row_values(config),
+        "accumulate": unsigned(1),
+    })
+
+
+def accumulator_output_layout(config: DittoConfig) -> data.StructLayout:
+    """Payload of the buffer's output stream: ``row`` and the new stored values ``y``."""
+    return data.StructLayout({
+        "row": unsigned(config.row_addr_bits),
+        "y": _row_values(config),
+    })
+
+
+class AccumulationBuffer(wiring.Component):
+    """Stored outputs of ``max_rows`` rows x ``pes`` channels, read-modify-written per beat.
+
+    For each input beat, ``y = (accumulate ? Y[row] : bias) + sums`` (element-wise,
+    ``acc_bits`` two's complement), ``Y[row] := y``, and ``(row, y)`` is emitted.
+
+    Function, timing and handshake
+    ------------------------------
+    - Latency: :attr:`LATENCY` = 2 cycles. A beat transferred in cycle ``t`` reads
+      ``Y[row]`` (synchronous read port) and enters stage 1 at the end of ``t``; stage 1
+      adds and writes ``Y[row]`` in cycle ``t + 1``; ``(row, y)`` is valid on ``o`` in
+      cycle ``t + 2``.
+    - Throughput: one beat per cycle while ``o`` is ready (or not holding a beat).
+    - Backpressure: while an output beat waits, the pipeline holds and ``i.ready`` is low
+      (``i.ready = ~o.valid | o.ready``); a held stage neither reads nor writes the memory.
+    - Read-after-write hazard: beats to the same row back to back are handled by
+      **forwarding**, never by stalling: the read port is transparent to the write port, so
+      a read of the row being written in the same cycle returns the new value. The only
+      other in-flight write is the one in the same cycle, so no further bypass is needed.
+    - Reset: clears the pipeline's valid bits; the stored rows are not cleared (memory
+      starts at zero after configuration). A tile writes each row in ACT mode
+      (``accumulate = 0``) before accumulating into it.
+    - ``bias`` is sampled when a beat with ``accumulate = 0`` is added (cycle ``t + 1``);
+      hold it stable during a tile, zero when unused.
+
+    Parameters
+    ----------
+    config : DittoConfig
+        ``max_rows`` (depth), ``pes``, ``acc_bits``, ``row_addr_bits``.
+
+    Members
+    -------
+    bias : In(ArrayLayout(signed(acc_bits), pes))
+        Per-output-channel bias added by ACT beats.
+    i : In(stream.Signature(accumulator_input_layout(config)))
+        Partial sums.
+    o : Out(stream.Signature(accumulator_output_layout(config)))
+        Updated rows, one beat per input beat, in order.
+    """
+
+    #: Cycles from the input transfer of a beat to its output beat being valid.
+    LATENCY = 2
+
+    def __init__(self, *, config: DittoConfig):
+        self._config = check_config(self, config)
+        super().__init__({
+            "bias": In(_row_values(config)),
+            "i": In(stream.Signature(accumulator_input_layout(config))),
+            "o": Out(stream.Signature(accumulator_output_layout(config))),
+        })
+
+    @property
+    def config(self) -> DittoConfig:
+        return self._config
+
+    def elaborate(self, platform):
+        config = self._config
+        m = Module()
+        m.submodules.memory = mem = memory.Memory(shape=_row_values(config),
+                                                  depth=config.max_rows, init=[])
+        write = mem.write_port()
+        read = mem.read_port(transparent_for=(write,))
+
+        advance = ~self.o.valid | self.o.ready
+        m.d.comb += self.i.ready.eq(advance)
+
+        # Stage 1: the beat, with Y[row] arriving from the read port in the same cycle.
+        s1_valid = Signal()
+        s1 = Signal(accumulator_input_layout(config))
+        m.d.comb += [read.addr.eq(self.i.payload.row), read.en.eq(advance)]
+        with m.If(advance):
+            m.d.sync += [s1_valid.eq(self.i.valid), s1.eq(self.i.payload)]
+
+        new = Signal(_row_values(config))
+        for channel in range(config.pes):
+            base = Mux(s1.accumulate, read.data[channel], self.bias[channel])
+            m.d.comb += new[channel].eq(base + s1.sums[channel])
+        m.d.comb += [
+            write.addr.eq(s1.row),
+            write.data.eq(new),
+            write.en.eq(advance & s1_valid),
+        ]
+
+        # Stage 2: the output register.
+        with m.If(advance):
+            m.d.sync += self.o.valid.eq(s1_valid)
+            with m.If(s1_valid):
+                m.d.sync += [self.o.payload.row.eq(s1.row), self.o.payload.y.eq(new)]
+        return m

@@ -1,0 +1,339 @@
+"""The top levels: ``DittoCore`` and the dense int8 baseline ``DenseCore``.
+
+Both run one *tile* per command (docs/model.md §3): ``rows`` output rows of ``pes`` channels
+over a reduction of ``k`` elements, with the same command, weight and output streams, the
+same weight buffer, accumulation buffer and counters. They differ in the front end: DittoCore
+encodes ``scan_width`` elements a cycle and dispatches only their nonzero lane operands;
+DenseCore feeds ``dense_macs`` int8 activations a cycle straight to its multipliers.
+``ditto.sim.cycles`` predicts both cores' cycle counts exactly.
+"""
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ditto.config import DittoConfig
+from ditto.enums import DiffClass, Mode
+
+from .accumulator import AccumulationBuffer, accumulator_output_layout
+from .dispatch import ZeroSkipDispatcher
+from .encoding import EncodingUnit
+from .pe import ComputeUnit
+
+__all__ = ["DenseCore", "DittoCore", "command_layout", "counters_layout"]
+
+COUNTER_BITS = 40
+
+
+def command_layout(config: DittoConfig) -> data.StructLayout:
+    """Payload of the command stream: one tile.
+
+    Fields
+    ------
+    mode : Mode
+        ACT: encode the activations ``x_cur``; DIFF: encode ``x_cur - x_prev``. (DenseCore
+        has no difference mode and multiplies ``x`` either way.)
+    rows : 1 .. max_rows
+    row_base : 0 .. max_rows - rows
+        First accumulation-buffer row of the tile (tiles may keep outputs side by side).
+    k : 1 .. weight_depth
+        Reduction length; a row is ``ceil(k / beat width)`` activation beats.
+    load_weights : 1
+        Load ``k`` weight rows before the activations (0: reuse the loaded ones).
+    accumulate : 1
+        1: add each row's sums to the stored row (a DIFF step, or a later reduction chunk);
+        0: store ``bias + sums`` (an ACT step's first chunk, or a standalone product).
+    bias : ArrayLayout(signed(acc_bits), pes)
+        Added to each row's outputs when they are stored (not accumulated).
+    """
+    return data.StructLayout({
+        "mode": Mode,
+        "rows": unsigned((config.max_rows).bit_length()),
+        "row_base": unsigned(config.row_addr_bits),
+        "k": unsigned((config.weight_depth).bit_length()),
+        "load_weights": unsigned(1),
+        "accumulate": unsigned(1),
+        "bias": data.ArrayLayout(signed(config.acc_bits), config.pes),
+    })
+
+
+def weight_layout(config: DittoConfig) -> data.ArrayLayout:
+    """One weight beat: the ``pes`` weights of one reduction index."""
+    return data.ArrayLayout(signed(config.weight_bits), config.pes)
+
+
+def counters_layout() -> data.StructLayout:
+    """Performance counters of the last (or current) tile, cleared by each command.
+
+    ``cycles``: from the command's cycle to the last output beat, inclusive (what the cycle
+    model predicts); ``elements``: activations encoded (padding excluded); ``zero``, ``low``,
+    ``full``: their classes (DenseCore: all zero counts, every element counted as full);
+    ``lane_slots``: lane operands issued to the PEs (``low + 2 * full``); ``groups``: lane
+    groups (DenseCore: MAC beats) issued; ``stall_cycles``: cycles a classified beat waited
+    for room in the dispatch FIFO.
+    """
+    return data.StructLayout({name: unsigned(COUNTER_BITS) for name in (
+        "cycles", "elements", "zero", "low", "full", "lane_slots", "groups",
+        "stall_cycles")})
+
+
+class _TileCore(wiring.Component):
+    """Command decoding, weight buffer, PEs, accumulation buffer and counters shared by both
+    cores; subclasses provide the front end (``_front_end``) that turns activation beats
+    into lane groups with weight addresses."""
+
+    def __init__(self, *, config: DittoConfig, beat_layout, pe_lanes: int, pe_lane_bits: int):
+        if not isinstance(config, DittoConfig):
+            raise TypeError(f"config must be a DittoConfig, not {config!r}")
+        self._config = config
+        self._pe_config = config.replace(lanes=pe_lanes, lane_bits=pe_lane_bits)
+        super().__init__({
+            "cmd": In(stream.Signature(command_layout(config))),
+            "weights": In(stream.Signature(weight_layout(config))),
+            "act": In(stream.Signature(beat_layout)),
+            "out": Out(stream.Signature(accumulator_output_layout(config))),
+            "counters": Out(counters_layout()),
+            "busy": Out(1),
+        })
+
+    @property
+    def config(self) -> DittoConfig:
+        return self._config
+
+    def elaborate(self, platform):
+        config = self._config
+        m = Module()
+        cmd = Signal(command_layout(config))
+        counters = Signal(counters_layout())
+        m.d.comb += [self.counters.eq(counters),
+                     self.counters.zero.eq(counters.elements - counters.low - counters.full)]
+
+        # ---- control: IDLE -> (LOAD) -> SCAN -> DRAIN -> IDLE --------------------------
+        weight_row = Signal(range(config.weight_depth + 1))
+        beats_left = Signal(range(config.max_rows * config.weight_depth + 1))
+        rows_left = Signal(range(config.max_rows + 1))
+        width = self._beat_width
+        beats_per_row = Signal(range(config.weight_depth + 1))
+        m.d.comb += beats_per_row.eq((cmd.k + width - 1) // width)
+
+        with m.FSM() as fsm:
+            with m.State("IDLE"):
+                m.d.comb += self.cmd.ready.eq(1)
+                with m.If(self.cmd.valid):
+                    m.d.sync += [cmd.eq(self.cmd.payload), weight_row.eq(0),
+                                 rows_left.eq(self.cmd.payload.rows),
+                                 *(getattr(counters, name).eq(0) for name in
+                                   counters_layout().members),
+                                 counters.cycles.eq(1)]
+                    m.d.sync += beats_left.eq(
+                        self.cmd.payload.rows
+                        * ((self.cmd.payload.k + width - 1) // width))
+                    with m.If(self.cmd.payload.load_weights):
+                        m.next = "LOAD"
+                    with m.Else():
+                        m.next = "SCAN"
+            with m.State("LOAD"):
+                m.d.comb += self.weights.ready.eq(1)
+                with m.If(self.weights.valid):
+                    m.d.sync += weight_row.eq(weight_row + 1)
+                    with m.If(weight_row + 1 == cmd.k):
+                        m.next = "SCAN"
+            with m.State("SCAN"):
+                with m.If(beats_left == 0):
+                    m.next = "DRAIN"
+            with m.State("DRAIN"):
+                with m.If(rows_left == 0):
+                    m.next = "IDLE"
+        scanning = fsm.ongoing("SCAN") & (beats_left != 0)
+        busy = ~fsm.ongoing("IDLE")
+        m.d.comb += self.busy.eq(busy)
+        with m.If(busy & (rows_left != 0)):
+            m.d.sync += counters.cycles.eq(counters.cycles + 1)
+
+        # ---- weight buffer ------------------------------------------------------------------
+        m.submodules.weight_buffer = weight_buffer = memory.Memory(
+            shape=weight_layout(config), depth=config.weight_depth, init=[])
+        weight_write = weight_buffer.write_port()
+        m.d.comb += [weight_write.addr.eq(weight_row), weight_write.data.eq(self.weights.payload),
+                     weight_write.en.eq(self.weights.valid & self.weights.ready)]
+
+        # ---- front end: activation beats -> lane groups with weight addresses ---------------
+        group_valid, group, group_ready = self._front_end(m, cmd, scanning, beats_left,
+                                                          counters)
+
+        # ---- group stage: the weight rows are read while the group waits one cycle ---------
+        pe_config = self._pe_config
+        m.submodules.accumulator = accumulator = AccumulationBuffer(config=config)
+        pes = [ComputeUnit(config=pe_config) for _ in range(config.pes)]
+        for index, pe in enumerate(pes):
+            m.submodules[f"pe_{index}"] = pe
+        advance = ~pes[0].i.valid | pes[0].i.ready
+        m.d.comb += group_ready.eq(advance)
+        reads = [weight_buffer.read_port() for _ in range(pe_config.lanes)]
+        staged = Signal.like(group)
+        staged_valid = Signal()
+        for lane, read in enumerate(reads):
+            m.d.comb += [read.addr.eq(group.lanes[lane].k), read.en.eq(advance)]
+        with m.If(advance):
+            m.d.sync += [staged_valid.eq(group_valid), staged.eq(group)]
+        for index, pe in enumerate(pes):
+            m.d.comb += [pe.i.valid.eq(staged_valid), pe.i.payload.first.eq(staged.first),
+                         pe.i.payload.last.eq(staged.last)]
+            for lane, read in enumerate(reads):
+                m.d.comb += [pe.i.payload.lanes[lane].operand.eq(staged.lanes[lane].operand),
+                             pe.i.payload.lanes[lane].shift.eq(staged.lanes[lane].shift),
+                             pe.i.payload.lanes[lane].weight.eq(read.data[index])]
+        with m.If(group_valid & group_ready):
+            m.d.sync += counters.groups.eq(counters.groups + 1)
+
+        # ---- PEs -> accumulation buffer -> output -----------------------------------------
+        out_row = Signal(config.row_addr_bits)
+        m.d.comb += [accumulator.bias.eq(cmd.bias), accumulator.i.valid.eq(pes[0].o.valid),
+                     accumulator.i.payload.row.eq(out_row),
+                     accumulator.i.payload.accumulate.eq(cmd.accumulate)]
+        for index, pe in enumerate(pes):
+            m.d.comb += [accumulator.i.payload.sums[index].eq(pe.o.payload.sum),
+                         pe.o.ready.eq(accumulator.i.ready)]
+        with m.If(accumulator.i.valid & accumulator.i.ready):
+            m.d.sync += out_row.eq(out_row + 1)
+        with m.If(self.cmd.valid & self.cmd.ready):
+            m.d.sync += out_row.eq(self.cmd.payload.row_base)
+        wiring.connect(m, accumulator.o, wiring.flipped(self.out))
+        with m.If(self.out.valid & self.out.ready):
+            m.d.sync += rows_left.eq(rows_left - 1)
+        return m
+
+
+class DittoCore(_TileCore):
+    """The Ditto core: encoding unit -> zero-skipping dispatcher -> ``pes`` compute units ->
+    accumulation buffer, behind stream interfaces.
+
+    Function, timing and handshake
+    ------------------------------
+    - A command (``cmd``) runs one tile: ``k`` weight beats on ``weights`` (if
+      ``load_weights``), then ``rows * ceil(k / scan_width)`` activation beats on ``act``
+      (row after row; a row's last beat holds ``k mod scan_width`` real elements, the rest
+      is ignored), then ``rows`` output beats on ``out``, in row order. The next command is
+      accepted from the second cycle after the last output beat. ``rows >= 1``,
+      ``1 <= k <= weight_depth``.
+    - Timing: with ``act`` and ``weights`` always valid and ``out`` always ready,
+      ``counters.cycles`` equals ``ditto.sim.cycles.ditto_tile_cycles`` exactly. Any
+      stream may stall; the values stay exact, only the cycles grow.
+    - Values: ``out.y`` of a row is ``v @ W`` plus ``bias`` (``accumulate`` = 0) or plus the
+      stored row (``accumulate`` = 1), with ``v = x_cur`` (ACT) or ``x_cur - x_prev``
+      (DIFF), exactly, in ``acc_bits``.
+
+    Members
+    -------
+    cmd : In(stream.Signature(command_layout(config)))
+    weights : In(stream.Signature(ArrayLayout(signed(8), pes)))
+    act : In(stream.Signature(StructLayout({x_cur, x_prev: ArrayLayout(signed(8), scan_width)})))
+    out : Out(stream.Signature(accumulator_output_layout(config)))
+    counters : Out(counters_layout())
+    busy : Out(1)
+    """
+
+    def __init__(self, *, config: DittoConfig):
+        self._beat_width = config.scan_width
+        element = signed(config.act_bits)
+        beat = data.StructLayout({"x_cur": data.ArrayLayout(element, config.scan_width),
+                                  "x_prev": data.ArrayLayout(element, config.scan_width)})
+        super().__init__(config=config, beat_layout=beat, pe_lanes=config.lanes,
+                         pe_lane_bits=config.lane_bits)
+
+    def _front_end(self, m, cmd, scanning, beats_left, counters):
+        config = self._config
+        width = config.scan_width
+        m.submodules.encoder = encoder = EncodingUnit(config=config)
+        m.submodules.dispatcher = dispatcher = ZeroSkipDispatcher(config=config)
+        wiring.connect(m, encoder.o, dispatcher.i)
+        m.d.comb += encoder.mode.eq(cmd.mode)
+
+        beat_in_row = Signal(range(config.weight_depth + 1))
+        last = Signal()
+        beats_per_row = (cmd.k + width - 1) // width
+        m.d.comb += last.eq(beat_in_row + 1 == beats_per_row)
+        real = Signal(range(width + 1))  # real elements in this beat
+        m.d.comb += real.eq(Mux(last, cmd.k - beat_in_row * width, width))
+        m.d.comb += [encoder.i.valid.eq(self.act.valid & scanning),
+                     self.act.ready.eq(encoder.i.ready & scanning),
+                     encoder.i.payload.x_cur.eq(self.act.payload.x_cur),
+                     encoder.i.payload.x_prev.eq(self.act.payload.x_prev),
+                     encoder.i.payload.last.eq(last)]
+        for n in range(width):
+            m.d.comb += encoder.i.payload.valid[n].eq(n < real)
+        with m.If(self.act.valid & self.act.ready):
+            m.d.sync += [beat_in_row.eq(Mux(last, 0, beat_in_row + 1)),
+                         beats_left.eq(beats_left - 1),
+                         counters.elements.eq(counters.elements + real)]
+        with m.If(self.cmd.valid & self.cmd.ready):
+            m.d.sync += beat_in_row.eq(0)
+
+        # Class counters, at the packer (padding elements are ZERO and not counted).
+        beat = dispatcher.i.payload
+        with m.If(dispatcher.i.valid & dispatcher.i.ready):
+            low = sum((beat.cls[n] == DiffClass.LOW) for n in range(width))
+            full = sum((beat.cls[n] == DiffClass.FULL) for n in range(width))
+            m.d.sync += [counters.low.eq(counters.low + low),
+                         counters.full.eq(counters.full + full),
+                         counters.lane_slots.eq(counters.lane_slots + low + 2 * full)]
+        with m.If(dispatcher.i.valid & ~dispatcher.i.ready):
+            m.d.sync += counters.stall_cycles.eq(counters.stall_cycles + 1)
+
+        group_ready = Signal()
+        m.d.comb += dispatcher.o.ready.eq(group_ready)
+        return dispatcher.o.valid, dispatcher.o.payload, group_ready
+
+
+class DenseCore(_TileCore):
+    """The dense int8 baseline ("ITC"): ``dense_macs`` int8 x int8 multiply-accumulates per
+    PE and cycle, no classification or skipping; otherwise the same tile protocol,
+    command, weight and output streams, accumulation buffer and counters as
+    :class:`DittoCore` (DIFF mode is run as ACT: a dense core has no difference mode).
+
+    Timing: with ``act`` and ``weights`` always valid and ``out`` always ready,
+    ``counters.cycles`` equals ``ditto.sim.cycles.dense_tile_cycles`` exactly.
+
+    Members
+    -------
+    act : In(stream.Signature(StructLayout({x: ArrayLayout(signed(8), dense_macs)})))
+        Row after row, ``ceil(k / dense_macs)`` beats a row.
+    (the other members as :class:`DittoCore`)
+    """
+
+    def __init__(self, *, config: DittoConfig):
+        self._beat_width = config.dense_macs
+        beat = data.StructLayout({"x": data.ArrayLayout(signed(config.act_bits),
+                                                        config.dense_macs)})
+        super().__init__(config=config, beat_layout=beat, pe_lanes=config.dense_macs,
+                         pe_lane_bits=config.act_bits)
+
+    def _front_end(self, m, cmd, scanning, beats_left, counters):
+        config = self._config
+        macs = config.dense_macs
+        pe_config = self._pe_config
+        from .dispatch import dispatch_group_layout
+
+        group = Signal(dispatch_group_layout(pe_config))
+        group_ready = Signal()
+        beat_in_row = Signal(range(config.weight_depth + 1))
+        beats_per_row = (cmd.k + macs - 1) // macs
+        last = Signal()
+        m.d.comb += last.eq(beat_in_row + 1 == beats_per_row)
+        real = Signal(range(macs + 1))
+        m.d.comb += real.eq(Mux(last, cmd.k - beat_in_row * macs, macs))
+        for lane in range(macs):
+            m.d.comb += [group.lanes[lane].operand.eq(Mux(lane < real,
+                                                          self.act.payload.x[lane], 0)),
+                         group.lanes[lane].k.eq(beat_in_row * macs + lane)]
+        m.d.comb += [group.first.eq(beat_in_row == 0), group.last.eq(last),
+                     self.act.ready.eq(group_ready & scanning)]
+        with m.If(self.act.valid & self.act.ready):
+            m.d.sync += [beat_in_row.eq(Mux(last, 0, beat_in_row + 1)),
+                         beats_left.eq(beats_left - 1),
+                         counters.elements.eq(counters.elements + real),
+                         counters.full.eq(counters.full + real),
+                         counters.lane_slots.eq(counters.lane_slots + macs)]
+        with m.If(self.cmd.valid & self.cmd.ready):
+            m.d.sync += beat_in_row.eq(0)
+        return self.act.valid & scanning, group, group_ready

@@ -1,0 +1,166 @@
+"""Encoding unit: forms the values of a beat (differences or activations), classifies them
+ZERO / LOW / FULL and splits them into lane operands.
+
+The arithmetic is exactly that of :func:`ditto.sim.encoding.encode`; the tests hold the two
+equal on every int8 pair.
+"""
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ditto.config import DittoConfig
+from ditto.enums import DiffClass, Mode
+
+from ._params import check_config
+
+__all__ = ["EncodingUnit", "encoder_input_layout", "encoder_output_layout"]
+
+
+
+def encoder_input_layout(config: DittoConfig) -> data.StructLayout:
+    """Payload of the encoder's input stream: one beat of ``scan_width`` elements.
+
+    Fields
+    ------
+    x_cur, x_prev : ArrayLayout(signed(act_bits), scan_width)
+        Current and previous activations (``x_prev`` is ignored in ACT mode).
+    valid : unsigned(scan_width)
+        Bit ``n`` set when element ``n`` is real; clear bits are padding (the end of a row)
+        and encode as ZERO with zero operands.
+    last : 1
+        This beat is the last of its row.
+    """
+    element = signed(config.act_bits)
+    return data.StructLayout({
+        "x_cur": data.ArrayLayout(element, config.scan_width),
+        "x_prev": data.ArrayLayout(element, config.scan_width),
+        "valid": unsigned(config.scan_width),
+        "last": unsigned(1),
+    })
+
+
+def encoder_output_layout(config: DittoConfig) -> data.StructLayout:
+    """Payload of the encoder's output stream: the classified beat.
+
+    Fields
+    ------
+    cls : ArrayLayout(DiffClass, scan_width)
+        Class of each element.
+    high : ArrayLayout(signed(lane_bits), scan_width)
+        Operand of the shifted lane: ``v >> split_shift`` for FULL, 0 otherwise.
+    low : ArrayLayout(signed(lane_bits), scan_width)
+        Operand of the unshifted lane: ``v & (2**split_shift - 1)`` for FULL, ``v`` for LOW,
+        0 for ZERO.
+    last : 1
+        Copied from the input beat.
+    """
+    lane = signed(config.lane_bits)
+    return data.StructLayout({
+        "cls": data.ArrayLayout(DiffClass, config.scan_width),
+        "high": data.ArrayLayout(lane, config.scan_width),
+        "low": data.ArrayLayout(lane, config.scan_width),
+        "last": unsigned(1),
+    })
+
+
+class EncodingUnit(wiring.Component):
+    """Classify a beat of ``scan_width`` elements and split it into lane operands.
+
+    Per element ``n`` whose ``valid`` bit is set, the encoded value is
+    ``v = x_cur[n] - x_prev[n]`` in DIFF mode and ``v = x_cur[n]`` in ACT mode, and
+
+    - ZERO if ``v == 0``: ``high = low = 0``;
+    - LOW if ``v`` fits a signed ``lane_bits`` lane: ``high = 0``, ``low = v``;
+    - FULL otherwise: ``high = v >> split_shift`` (arithmetic), ``low = v & (2**split_shift
+      - 1)``, so that ``v == (high << split_shift) + low``.
+
+    In ACT mode with ``config.act_classify == False`` (the paper's ACT mode) every valid
+    element is FULL, zeros included. Elements whose ``valid`` bit is clear are padding: ZERO
+    with zero operands, in both modes.
+
+    Function, timing and handshake
+    ------------------------------
+    - Latency: :attr:`LATENCY` = 1 cycle. A beat transferred on ``i`` in cycle ``t`` is
+      valid on ``o`` in cycle ``t + 1`` (one output register, no combinational path from
+      ``i`` to ``o``).
+    - Throughput: one beat per cycle, also under backpressure: ``i.ready = ~o.valid |
+      o.ready`` (the register is refilled in the cycle it is emptied).
+    - Backpressure: ``o.valid`` and ``o.payload`` hold until ``o.ready``.
+    - Reset: clears ``o.valid``; the payload register keeps its contents.
+    - ``mode`` is sampled with each input beat; hold it stable during a tile.
+
+    Parameters
+    ----------
+    config : DittoConfig
+        Widths: ``act_bits``, ``lane_bits``, ``scan_width``; ``act_classify``.
+
+    Members
+    -------
+    mode : In(Mode)
+        ACT or DIFF.
+    i : In(stream.Signature(encoder_input_layout(config)))
+        Input beats.
+    o : Out(stream.Signature(encoder_output_layout(config)))
+        Classified beats, one per input beat, in order.
+    """
+
+    #: Cycles from the input transfer of a beat to its output beat being valid.
+    LATENCY = 1
+
+    def __init__(self, *, config: DittoConfig):
+        self._config = check_config(self, config)
+        super().__init__({
+            "mode": In(Mode),
+            "i": In(stream.Signature(encoder_input_layout(config))),
+            "o": Out(stream.Signature(encoder_output_layout(config))),
+        })
+
+    @property
+    def config(self) -> DittoConfig:
+        return self._config
+
+    def elaborate(self, platform):
+        config = self._config
+        m = Module()
+        lane_lo, lane_hi = config.lane_range
+        shift = config.split_shift
+        beat = self.i.payload
+        diff = self.mode == Mode.DIFF
+        # The configuration decides whether ACT mode classifies at elaboration time.
+        classify = diff | int(config.act_classify)
+
+        transfer = self.i.valid & self.i.ready
+        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
+        with m.If(transfer):
+            m.d.sync += self.o.valid.eq(1)
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+
+        for n in range(config.scan_width):
+            value = Signal(signed(config.diff_bits), name=f"value_{n}")
+            m.d.comb += value.eq(Mux(diff, beat.x_cur[n] - beat.x_prev[n], beat.x_cur[n]))
+            real = beat.valid[n]
+            is_zero = value == 0
+            is_low = (value >= lane_lo) & (value <= lane_hi)
+            cls = Signal(DiffClass, name=f"cls_{n}")
+            with m.If(~real | (classify & is_zero)):
+                m.d.comb += cls.eq(DiffClass.ZERO)
+            with m.Elif(classify & is_low):
+                m.d.comb += cls.eq(DiffClass.LOW)
+            with m.Else():
+                m.d.comb += cls.eq(DiffClass.FULL)
+            full = cls == DiffClass.FULL
+            # The low part of a FULL value is an unsigned field: zero-extend it, so that it
+            # reads as 0..2**shift - 1 in the signed lane.
+            low_part = value[:shift].as_unsigned()
+            with m.If(transfer):
+                m.d.sync += [
+                    self.o.payload.cls[n].eq(cls),
+                    self.o.payload.high[n].eq(Mux(full, value >> shift, 0)),
+                    self.o.payload.low[n].eq(Mux(full, low_part,
+                                                 Mux(cls == DiffClass.LOW, value, 0))),
+                ]
+        with m.If(transfer):
+            m.d.sync += self.o.payload.last.eq(beat.last)
+        return m

@@ -1,0 +1,195 @@
+"""Compute unit (processing element): lane multipliers, a two-level adder tree and an
+output-stationary partial-sum register.
+
+One lane multiplies a signed ``lane_bits`` operand by a signed int8 weight; the first lane of
+each pair (the even lanes) can shift its product left by ``split_shift``, which is how the
+high part of a FULL value is weighted. The arithmetic core (:func:`lane_products` and
+:func:`adder_tree`) is shared by the pipelined :class:`ComputeUnit` and the combinational
+:class:`LaneGroupSum` that the test suite proves equal to plain arithmetic with Yosys.
+"""
+
+from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ditto.config import DittoConfig
+
+from ._params import check_config
+
+__all__ = ["ComputeUnit", "LaneGroupSum", "adder_tree", "lane_group_layout", "lane_layout",
+           "lane_products", "pe_output_layout"]
+
+
+
+def lane_layout(config: DittoConfig) -> data.StructLayout:
+    """One lane: ``operand`` signed(lane_bits), ``shift`` 1 bit, ``weight`` signed(8).
+
+    ``shift`` multiplies the product by ``2**split_shift``; only even lanes have a shifter,
+    the ``shift`` bit of an odd lane is ignored (drivers keep it 0).
+    """
+    return data.StructLayout({
+        "operand": signed(config.lane_bits),
+        "shift": unsigned(1),
+        "weight": signed(config.weight_bits),
+    })
+
+
+def lane_group_layout(config: DittoConfig) -> data.StructLayout:
+    """Payload of the PE's input stream: one lane group.
+
+    Fields
+    ------
+    lanes : ArrayLayout(lane_layout(config), lanes)
+        The lane operands and their weights. An idle lane has operand 0.
+    first : 1
+        This group starts a row: the partial sum restarts from 0.
+    last : 1
+        This group ends a row: the row's sum is emitted.
+    """
+    return data.StructLayout({
+        "lanes": data.ArrayLayout(lane_layout(config), config.lanes),
+        "first": unsigned(1),
+        "last": unsigned(1),
+    })
+
+
+def pe_output_layout(config: DittoConfig) -> data.StructLayout:
+    """Payload of the PE's output stream: ``sum`` signed(acc_bits), one beat per row."""
+    return data.StructLayout({"sum": signed(config.acc_bits)})
+
+
+def lane_products(lanes, config: DittoConfig) -> list[Value]:
+    """The lane products of a group, the even lanes' shifted by ``split_shift`` if asked.
+
+    Exact: the values have the natural widths of the products (no truncation).
+    """
+    products = []
+    for index in range(config.lanes):
+        lane = lanes[index]
+        product = lane.operand * lane.weight
+        if index % 2 == 0:
+            product = Mux(lane.shift, product << config.split_shift, product)
+        products.append(product)
+    return products
+
+
+def adder_tree(values: list[Value]) -> Value:
+    """Balanced binary sum (for 4 lanes: two pair sums, then their sum), exact widths."""
+    while len(values) > 1:
+        pairs = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)]
+        values = pairs + values[len(pairs) * 2:]
+    return values[0]
+
+
+class LaneGroupSum(wiring.Component):
+    """Combinational arithmetic core of a PE: the exact sum of one lane group's products.
+
+    ``sum = sum_j operand_j * weight_j * (2**split_shift if j is even and shift_j else 1)``,
+    computed by the same :func:`lane_products` and :func:`adder_tree` as
+    :class:`ComputeUnit` (which places a register between them) and sign-extended to
+    ``acc_bits``. Used for the formal equivalence proof; no clock.
+
+    Parameters
+    ----------
+    config : DittoConfig
+        ``lane_bits``, ``weight_bits``, ``lanes``, ``acc_bits``.
+
+    Members
+    -------
+    lanes : In(ArrayLayout(lane_layout(config), lanes))
+        The group.
+    sum : Out(signed(acc_bits))
+        Its exact sum (wide enough for any group: ``acc_bits`` holds a full-reduction sum).
+    """
+
+    def __init__(self, *, config: DittoConfig):
+        self._config = check_config(self, config)
+        super().__init__({
+            "lanes": In(data.ArrayLayout(lane_layout(config), config.lanes)),
+            "sum": Out(signed(config.acc_bits)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.sum.eq(adder_tree(lane_products(self.lanes, self._config)))
+        return m
+
+
+class ComputeUnit(wiring.Component):
+    """One processing element: multiply a lane group by its weights, reduce it, accumulate
+    a row's groups into a partial sum of ``acc_bits`` and emit it at the row's end.
+
+    Pipeline: stage 1 registers the (shifted) lane products; stage 2 adds them in a
+    two-level adder tree and into the partial-sum register, which is also the output
+    register. Arithmetic is exact signed arithmetic; the partial sum wraps modulo
+    ``2**acc_bits`` only beyond the range the config guarantees (``max_reduction``
+    elements of int8 differences times int8 weights).
+
+    Function, timing and handshake
+    ------------------------------
+    - Latency: :attr:`LATENCY` = 2 cycles. If the group carrying ``last`` is transferred in
+      cycle ``t``, the row's ``sum`` is valid on ``o`` in cycle ``t + 2``.
+    - Throughput: one group per cycle while ``o`` is ready (or not holding a beat).
+    - Backpressure: while an output beat waits (``o.valid & ~o.ready``) the whole pipeline
+      holds and ``i.ready`` is low: ``i.ready = ~o.valid | o.ready``.
+    - Rows: a row is the groups from one with ``first`` to the next with ``last`` (one group
+      may carry both). A group without ``first`` adds to the running partial sum.
+    - Reset: clears the pipeline's valid bits; the partial sum is cleared by the next
+      ``first``.
+
+    Parameters
+    ----------
+    config : DittoConfig
+        ``lane_bits``, ``weight_bits``, ``lanes``, ``split_shift``, ``acc_bits``.
+
+    Members
+    -------
+    i : In(stream.Signature(lane_group_layout(config)))
+        Lane groups.
+    o : Out(stream.Signature(pe_output_layout(config)))
+        One beat per row: the row's sum.
+    """
+
+    #: Cycles from the transfer of a row's ``last`` group to the row's output beat.
+    LATENCY = 2
+
+    def __init__(self, *, config: DittoConfig):
+        self._config = check_config(self, config)
+        super().__init__({
+            "i": In(stream.Signature(lane_group_layout(config))),
+            "o": Out(stream.Signature(pe_output_layout(config))),
+        })
+
+    @property
+    def config(self) -> DittoConfig:
+        return self._config
+
+    def elaborate(self, platform):
+        config = self._config
+        m = Module()
+        group = self.i.payload
+        # One stall signal for the whole pipeline: the partial-sum register is the output
+        # register, so nothing may move while an output beat waits.
+        advance = ~self.o.valid | self.o.ready
+        m.d.comb += self.i.ready.eq(advance)
+
+        products = lane_products(group.lanes, config)
+        held = [Signal.like(p, name=f"product_{j}") for j, p in enumerate(products)]
+        p_valid = Signal()
+        p_first = Signal()
+        p_last = Signal()
+        with m.If(advance):
+            m.d.sync += [
+                p_valid.eq(self.i.valid),
+                p_first.eq(group.first),
+                p_last.eq(group.last),
+                *(h.eq(p) for h, p in zip(held, products, strict=True)),
+            ]
+
+        partial = self.o.payload.sum
+        base = Mux(p_first, 0, partial)
+        with m.If(advance):
+            with m.If(p_valid):
+                m.d.sync += partial.eq(base + adder_tree(held))
+            m.d.sync += self.o.valid.eq(p_valid & p_last)
+        return m

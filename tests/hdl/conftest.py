@@ -1,0 +1,33 @@
+"""Options and fixtures of the hardware tests.
+
+``--sim icarus|verilator`` (when ``tests/hdl`` is on the command line) or ``SIM=...``
+chooses the simulator of the cocotb benches that are not parametrized over simulators.
+"""
+
+import pytest
+
+from ditto.verif.runner import SIMULATORS, selected_simulator, simulator_available
+
+
+def pytest_addoption(parser):
+    parser.addoption("--sim", choices=SIMULATORS, default=None,
+                     help="simulator for the cocotb benches (default: $SIM or icarus)")
+
+
+def require_simulator(name: str) -> str:
+    reason = simulator_available(name)
+    if reason:
+        pytest.skip(f"{name} not available: {reason}")
+    return name
+
+
+@pytest.fixture
+def simulator(request) -> str:
+    """The selected simulator; skips with the reason when it is not installed."""
+    return require_simulator(selected_simulator(request.config.getoption("--sim")))
+
+
+@pytest.fixture
+def need_simulator():
+    """``need_simulator(name)``: the name, or a skip with the reason it cannot run."""
+    return require_simulator

@@ -1,0 +1,126 @@
+"""DittoCore and DenseCore (Amaranth simulator): whole tiles, ACT then DIFF steps, values
+equal to plain integer arithmetic and cycles equal to the cycle model."""
+
+import numpy as np
+import pytest
+
+from ditto.config import DittoConfig, preset
+from ditto.enums import Mode
+from ditto.hdl.core import DenseCore, DittoCore
+from ditto.sim.cycles import dense_tile_cycles, ditto_tile_cycles
+from ditto.sim.encoding import lane_costs
+from ditto.verif.simulate import run_jobs
+from ditto.verif.tiles import TileJob
+
+SMALL = DittoConfig(name="small", pes=2, scan_width=4, weight_depth=32, max_rows=8,
+                    max_reduction=1024)
+
+
+def drift(rng, x, p_change, spread):
+    step = rng.integers(-spread, spread + 1, x.shape) * (rng.random(x.shape) < p_change)
+    return np.clip(x.astype(np.int64) + step, -128, 127).astype(np.int8)
+
+
+def run_tiles(core, config, tiles, *, act_ready=None, out_ready=None):
+    """Run ``tiles`` = [(mode, x_cur, x_prev, weights or None, bias, accumulate)] through
+    ``core``; returns per tile (outputs [rows, pes], counters dict)."""
+    jobs = [TileJob(mode, x_cur, x_prev, weights, bool(accumulate), np.asarray(bias), 0,
+                    expected=None, cycles=0)
+            for mode, x_cur, x_prev, weights, bias, accumulate in tiles]
+    results = run_jobs(core, jobs, act_ready=act_ready, out_ready=out_ready)
+    for result in results:
+        assert [row for row, _ in result.rows] == list(range(len(result.rows)))
+    return [(result.values, result.counters) for result in results]
+
+
+def trajectory(config, rng, rows, k, steps, p_change=0.2, spread=30):
+    xs = [rng.integers(-128, 128, (rows, k)).astype(np.int8)]
+    for _ in range(steps - 1):
+        xs.append(drift(rng, xs[-1], p_change, spread))
+    weights = rng.integers(-128, 128, (k, config.pes)).astype(np.int8)
+    bias = rng.integers(-1000, 1000, config.pes)
+    return xs, weights, bias
+
+
+@pytest.mark.parametrize("rows,k", [(3, 10), (5, 4), (1, 1), (8, 32)])
+def test_ditto_core_act_then_diff_steps(rows, k):
+    config = SMALL
+    rng = np.random.default_rng(rows * 100 + k)
+    xs, weights, bias = trajectory(config, rng, rows, k, steps=3)
+    tiles = [(Mode.ACT, xs[0], xs[0], weights, bias, 0)]
+    tiles += [(Mode.DIFF, xs[t], xs[t - 1], None, bias, 1) for t in (1, 2)]
+    results = run_tiles(DittoCore(config=config), config, tiles)
+    for t, (outputs, counters) in enumerate(results):
+        plain = xs[t].astype(np.int64) @ weights.astype(np.int64) + bias
+        assert (outputs == plain).all(), f"step {t}"
+        values = xs[t].astype(np.int16) - (xs[t - 1] if t else 0)
+        costs = lane_costs(values, config)
+        assert counters["cycles"] == ditto_tile_cycles(costs, config, load_weights=(t == 0))
+        assert counters["elements"] == rows * k
+        assert counters["lane_slots"] == int(costs.sum())
+        assert counters["zero"] == int((values == 0).sum())
+
+
+def test_dense_core_matches_plain_product_and_cycles():
+    config = SMALL
+    rng = np.random.default_rng(9)
+    xs, weights, bias = trajectory(config, rng, 4, 7, steps=2)
+    tiles = [(Mode.ACT, xs[0], xs[0], weights, bias, 0), (Mode.ACT, xs[1], xs[1], None, bias, 0)]
+    results = run_tiles(DenseCore(config=config), config, tiles)
+    for t, (outputs, counters) in enumerate(results):
+        assert (outputs == xs[t].astype(np.int64) @ weights.astype(np.int64) + bias).all()
+        assert counters["cycles"] == dense_tile_cycles(4, 7, config, load_weights=(t == 0))
+
+
+def test_reduction_chunks_accumulate_in_act_mode():
+    config = SMALL
+    rng = np.random.default_rng(11)
+    x = rng.integers(-128, 128, (3, 40)).astype(np.int8)
+    weights = rng.integers(-128, 128, (40, config.pes)).astype(np.int8)
+    bias = np.array([5, -5])
+    tiles = [(Mode.ACT, x[:, :32], x[:, :32], weights[:32], bias, 0),
+             (Mode.ACT, x[:, 32:], x[:, 32:], weights[32:], bias, 1)]
+    (_, _), (outputs, _) = run_tiles(DittoCore(config=config), config, tiles)
+    assert (outputs == x.astype(np.int64) @ weights.astype(np.int64) + bias).all()
+
+
+def test_values_stay_exact_under_random_backpressure():
+    config = SMALL
+    rng = np.random.default_rng(12)
+    xs, weights, bias = trajectory(config, rng, 6, 13, steps=3, p_change=0.5, spread=120)
+    tiles = [(Mode.ACT, xs[0], xs[0], weights, bias, 0)]
+    tiles += [(Mode.DIFF, xs[t], xs[t - 1], None, bias, 1) for t in (1, 2)]
+    gate = np.random.default_rng(13).random(100_000)
+    results = run_tiles(DittoCore(config=config), config, tiles,
+                        act_ready=lambda c: bool(gate[c] < 0.6),
+                        out_ready=lambda c: bool(gate[-c] < 0.5))
+    for t, (outputs, _) in enumerate(results):
+        assert (outputs == xs[t].astype(np.int64) @ weights.astype(np.int64) + bias).all()
+
+
+def test_paper_act_mode_costs_two_lanes_per_element():
+    config = preset("tiny").replace(act_classify=False, pes=2)
+    rng = np.random.default_rng(14)
+    xs, weights, bias = trajectory(config, rng, 3, 9, steps=1)
+    ((outputs, counters),) = run_tiles(DittoCore(config=config), config,
+                                       [(Mode.ACT, xs[0], xs[0], weights, bias, 0)])
+    assert (outputs == xs[0].astype(np.int64) @ weights.astype(np.int64) + bias).all()
+    assert counters["lane_slots"] == 2 * 3 * 9
+    assert counters["cycles"] == ditto_tile_cycles(lane_costs(xs[0], config, classify=False),
+                                                   config)
+
+
+@pytest.mark.parametrize("core_class", [DittoCore, DenseCore])
+def test_padding_never_meets_stale_weights_of_a_longer_tile(core_class):
+    """A tile with k=8 leaves weights in row 7; the next tile (k=7) must not use them for
+    its padding elements (which hold garbage)."""
+    config = SMALL.replace(act_classify=False)
+    rng = np.random.default_rng(15)
+    x8 = rng.integers(-128, 128, (2, 8)).astype(np.int8)
+    x7 = rng.integers(-128, 128, (3, 7)).astype(np.int8)
+    w8 = rng.integers(1, 128, (8, config.pes)).astype(np.int8)
+    w7 = rng.integers(-128, 128, (7, config.pes)).astype(np.int8)
+    zero = np.zeros(config.pes, np.int64)
+    tiles = [(Mode.ACT, x8, x8, w8, zero, 0), (Mode.ACT, x7, x7, w7, zero, 0)]
+    (_, _), (outputs, _) = run_tiles(core_class(config=config), config, tiles)
+    assert (outputs == x7.astype(np.int64) @ w7.astype(np.int64)).all()

@@ -1,0 +1,130 @@
+"""ZeroSkipDispatcher (Amaranth simulator): the exact groups of the reference, at the exact
+push and pop cycles of the cycle-by-cycle machine, never losing or reordering work."""
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from ditto.config import DittoConfig, preset
+from ditto.hdl.dispatch import ZeroSkipDispatcher
+from ditto.hdl.encoding import encoder_output_layout
+from ditto.sim.cycles import simulate_ditto_tile
+from ditto.sim.dispatch import LaneGroup, LaneOp, group_sum, tile_groups
+from ditto.sim.encoding import encode_values, lane_costs
+
+SMALL = DittoConfig(name="small", pes=2, scan_width=4, weight_depth=64, max_rows=16,
+                    max_reduction=1024)
+
+
+def random_values(rng, rows, k, p):
+    """Values of a tile with class probabilities p = (zero, low, full)."""
+    cls = rng.choice(3, size=(rows, k), p=p)
+    low = rng.integers(-16, 16, (rows, k))
+    low[low == 0] = 1
+    full = rng.integers(16, 256, (rows, k)) * rng.choice([-1, 1], (rows, k))
+    return np.where(cls == 0, 0, np.where(cls == 1, low, full))
+
+
+def beats_of(encoded, config):
+    """The encoder's output beats for a tile (padding elements are ZERO)."""
+    layout = encoder_output_layout(config)
+    rows, k = encoded.classes.shape
+    width = config.scan_width
+    nbeats = -(-k // width)
+    beats = []
+    for r in range(rows):
+        for b in range(nbeats):
+            cols = range(b * width, (b + 1) * width)
+            pick = [(int(encoded.classes[r, c]), int(encoded.high[r, c]),
+                     int(encoded.low[r, c])) if c < k else (0, 0, 0) for c in cols]
+            beats.append(layout.const({"cls": [p[0] for p in pick],
+                                       "high": [p[1] for p in pick],
+                                       "low": [p[2] for p in pick],
+                                       "last": int(b == nbeats - 1)}))
+    return beats
+
+
+def run_dispatcher(config, beats, ready=None):
+    """Drive ``beats`` (always valid), collect groups; returns (groups, push, pop cycles)."""
+    dut = ZeroSkipDispatcher(config=config)
+    got, pushes, pops = [], [], []
+    ready = ready or (lambda cycle: True)
+
+    async def bench(ctx):
+        index, cycle = 0, 0
+        while index < len(beats) or ctx.get(dut.o.valid):
+            assert cycle < 100 * (len(beats) + 10), "dispatcher hangs"
+            ctx.set(dut.i.valid, index < len(beats))
+            if index < len(beats):
+                ctx.set(dut.i.payload, beats[index])
+            ctx.set(dut.o.ready, ready(cycle))
+            if ctx.get(dut.o.valid) and ctx.get(dut.o.ready):
+                p = ctx.get(dut.o.payload)
+                got.append(LaneGroup(tuple(LaneOp(int(lane.operand), int(lane.shift),
+                                                  int(lane.k)) for lane in p.lanes),
+                                     bool(p.first), bool(p.last), -1))
+                pops.append(cycle)
+            if index < len(beats) and ctx.get(dut.i.ready):
+                pushes.append(cycle)
+                index += 1
+            await ctx.tick()
+            cycle += 1
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return got, pushes, pops
+
+
+def check_tile(config, values, *, ready=None):
+    encoded = encode_values(values, config)
+    expected = tile_groups(encoded, config)
+    got, pushes, pops = run_dispatcher(config, beats_of(encoded, config), ready)
+    strip = [(g.lanes, g.first, g.last) for g in expected]
+    assert [(g.lanes, g.first, g.last) for g in got] == strip
+    # Every group's arithmetic adds up to the row's dot product with any weights.
+    weights = np.arange(values.shape[1] * config.pes).reshape(-1, config.pes) % 251 - 125
+    row_sums = np.zeros((values.shape[0], config.pes), np.int64)
+    for g in expected:
+        row_sums[g.row] += group_sum(g, weights, config)
+    assert (row_sums == values.astype(np.int64) @ weights).all()
+    if ready is None:
+        timing = simulate_ditto_tile(lane_costs(values, config), config, load_weights=False)
+        offset = timing.push_cycles[0]  # the model's first push is the RTL's cycle 0
+        assert pushes == [c - offset for c in timing.push_cycles]
+        assert pops == [c - offset for c in timing.pop_cycles]
+
+
+@pytest.mark.parametrize("p", [(0.85, 0.145, 0.005), (0.3, 0.3, 0.4), (0.0, 0.0, 1.0),
+                               (1.0, 0.0, 0.0)], ids=["real-like", "mixed", "all-full",
+                                                      "all-zero"])
+@pytest.mark.parametrize("shape", [(5, 13), (3, 4), (2, 1)])
+def test_groups_and_cycles_match_the_model(p, shape):
+    rng = np.random.default_rng(hash((p, shape)) % 2**32)
+    check_tile(SMALL, random_values(rng, *shape, p))
+
+
+@pytest.mark.parametrize("config", [
+    SMALL.replace(lanes=2), SMALL.replace(lanes=6), SMALL.replace(scan_width=1),
+    SMALL.replace(dispatch_depth=SMALL.max_groups_per_beat), preset("tiny"),
+], ids=["lanes2", "lanes6", "e1", "shallow-fifo", "tiny"])
+def test_other_shapes_of_the_machine(config):
+    rng = np.random.default_rng(4)
+    check_tile(config, random_values(rng, 6, 19, (0.4, 0.3, 0.3)))
+
+
+def test_output_backpressure_loses_nothing():
+    rng = np.random.default_rng(5)
+    pattern = np.random.default_rng(6).random(10_000) < 0.4
+    check_tile(SMALL, random_values(rng, 6, 17, (0.3, 0.4, 0.3)),
+               ready=lambda cycle: bool(pattern[cycle]))
+
+
+def test_row_whose_last_beat_is_empty_gets_an_empty_last_group():
+    values = np.array([[1, 2, 3, 4, 0, 0, 0, 0]])
+    encoded = encode_values(values, SMALL)
+    groups = tile_groups(encoded, SMALL)
+    assert len(groups) == 2 and not groups[0].last and groups[1].last
+    assert all(op.operand == 0 for op in groups[1].lanes)
+    check_tile(SMALL, values)

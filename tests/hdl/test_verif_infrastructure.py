@@ -1,0 +1,93 @@
+"""The verification infrastructure itself: payload packing, and that failures are caught and
+reported readably (a wrong golden value, a design that breaks the stream rules)."""
+
+import numpy as np
+import pytest
+
+from ditto.config import preset
+from ditto.hdl.encoding import EncodingUnit
+from ditto.hdl.generate import ComponentInfo, generate
+from ditto.verif import vectors
+from ditto.verif.payload import PayloadCodec
+from ditto.verif.runner import BenchCase, run_bench, selected_simulator
+
+TINY = preset("tiny")
+
+
+@pytest.fixture(scope="module")
+def pe_ports(tmp_path_factory):
+    manifest = generate(TINY, tmp_path_factory.mktemp("rtl"), components=["compute_unit"])
+    return {p["name"]: p for p in manifest["components"]["compute_unit"]["ports"]}
+
+
+def test_payload_codec_round_trips_signed_fields(pe_ports):
+    codec = PayloadCodec(pe_ports["i__payload"])
+    beat = {"lanes.operand": [-16, 15, 0, -1], "lanes.shift": [1, 0, 1, 0],
+            "lanes.weight": [-128, 127, 3, -1], "first": 1, "last": 0}
+    raw = codec.pack(beat)
+    assert raw >> 58 == 0
+    assert codec.unpack(raw) == beat
+    arrays = {key: np.asarray([value, value]) for key, value in beat.items()}
+    assert codec.pack_all(arrays) == [raw, raw]
+    assert "lanes.operand=[-16, 15, 0, -1]" in codec.describe(raw)
+
+
+def test_payload_codec_rejects_values_that_do_not_fit(pe_ports):
+    codec = PayloadCodec(pe_ports["i__payload"])
+    beat = {"lanes.operand": [16, 0, 0, 0], "lanes.shift": [0] * 4, "lanes.weight": [0] * 4,
+            "first": 0, "last": 0}
+    with pytest.raises(ValueError, match=r"lanes\[0\].operand: 16 does not fit signed\(5\)"):
+        codec.pack(beat)
+
+
+def test_case_knobs_are_validated():
+    with pytest.raises(ValueError, match="backpressure=1.0"):
+        BenchCase("x", {}, {}, np.zeros(0), backpressure=1.0)
+    with pytest.raises(ValueError, match="'a b'"):
+        BenchCase("a b", {}, {}, np.zeros(0))
+    with pytest.raises(ValueError, match="simulator 'vcs'"):
+        selected_simulator("vcs")
+
+
+def test_a_wrong_golden_value_fails_with_expected_got_cycle_and_inputs(simulator):
+    case = vectors.pe_corners(TINY, backpressure=0.3)
+    case.outputs["sum"][2] += 1
+    with pytest.raises(AssertionError) as failure:
+        run_bench("compute_unit", TINY, [case], simulator=simulator)
+    text = str(failure.value)
+    assert "1 mismatching beat(s)" in text
+    assert "beat 2, cycle" in text
+    assert f"sum: expected {case.outputs['sum'][2]}, got {case.outputs['sum'][2] - 1}" in text
+    assert "in beat 2: lanes.operand=" in text
+
+
+class _DropsValid(EncodingUnit):
+    """Broken on purpose: withdraws an output beat that is not taken."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        with m.If(self.o.valid & ~self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        return m
+
+
+class _ChangesPayload(EncodingUnit):
+    """Broken on purpose: changes a waiting output beat."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        with m.If(self.o.valid & ~self.o.ready):
+            m.d.sync += self.o.payload.last.eq(~self.o.payload.last)
+        return m
+
+
+@pytest.mark.parametrize("broken, message", [
+    (_DropsValid, "valid dropped in cycle"),
+    (_ChangesPayload, "payload changed in cycle"),
+])
+def test_monitor_catches_stream_rule_violations(broken, message, simulator):
+    info = ComponentInfo(f"broken_{broken.__name__.lower().strip('_')}", broken,
+                         f"broken_{broken.__name__.lower().strip('_')}")
+    case = next(c for c in vectors.encoder_cases(TINY) if c.name.startswith("diff_padding"))
+    with pytest.raises(AssertionError, match=message):
+        run_bench(info, TINY, [case], simulator=simulator)

@@ -1,0 +1,180 @@
+"""Golden tile jobs for core-level regressions, from plain integer arithmetic and the model.
+
+A *job* is one command to a core with its weight and activation beats, the rows it must
+output (computed here with plain int64 ``x @ w``, never from the RTL) and the cycle count
+the cycle model predicts. Sequences of jobs run a layer's steps: ACT at the first step, then
+DIFF, cut into output-channel blocks of ``pes`` and reduction chunks of ``weight_depth``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ditto.config import DittoConfig
+from ditto.enums import Mode
+from ditto.sim.cycles import dense_tile_cycles, ditto_tile_cycles
+from ditto.sim.encoding import lane_costs
+
+__all__ = ["TileJob", "case_operands", "dense_jobs", "ditto_jobs", "fixture_jobs"]
+
+
+@dataclass
+class TileJob:
+    """One tile command and what must come out of it."""
+
+    mode: Mode
+    x_cur: np.ndarray            # int8 [rows, k]
+    x_prev: np.ndarray           # int8 [rows, k] (ignored in ACT mode)
+    weights: np.ndarray | None   # int8 [k, pes], or None to reuse the loaded ones
+    accumulate: bool
+    bias: np.ndarray             # int64 [pes]
+    row_base: int
+    expected: np.ndarray | None  # int64 [rows, pes]: the output rows; None: not checked
+    cycles: int                  # cycle model's prediction
+    label: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return self.x_cur.shape[0]
+
+    @property
+    def k(self) -> int:
+        return self.x_cur.shape[1]
+
+    def command(self) -> dict:
+        return {"mode": self.mode, "rows": self.rows, "row_base": self.row_base, "k": self.k,
+                "load_weights": int(self.weights is not None),
+                "accumulate": int(self.accumulate), "bias": [int(b) for b in self.bias]}
+
+
+def _i64(a):
+    return np.asarray(a, dtype=np.int64)
+
+
+def _blocks(n: int, size: int):
+    return [(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def _pad_cols(w: np.ndarray, pes: int) -> np.ndarray:
+    return np.pad(w, ((0, 0), (0, pes - w.shape[1])))
+
+
+def ditto_jobs(xs: list[np.ndarray], ws: list[np.ndarray], config: DittoConfig, *,
+               weights_change: bool, label: str = "") -> list[TileJob]:
+    """DittoCore jobs for a layer's steps: ``xs[t]`` int8 ``[rows, k]``, ``ws[t]`` int8
+    ``[k, n]``. Step 0 runs ACT; later steps DIFF, accumulating onto the stored rows.
+
+    With changing weights a DIFF step is two products (``layers.step_products``): the main
+    one, ``dX_t @ W_{t-1}``, accumulates onto the stored rows, which therefore hold
+    ``X_0 W_0 + sum_i dX_i W_{i-1}``; the other, ``(dW_t^T @ X_t^T)^T``, runs standalone in
+    the rows after them and the host adds it. ``extra`` tags each job with ``step``,
+    ``cols`` and ``part`` (``main`` or ``transposed``, with ``rows`` for the latter) so that
+    a test can rebuild ``Y_t`` and check it against plain ``X_t @ W_t``.
+    """
+    rows, k = xs[0].shape
+    n = ws[0].shape[1]
+    jobs: list[TileJob] = []
+    chunks = _blocks(k, config.weight_depth)
+    for c0, c1 in _blocks(n, config.pes):
+        bias = np.zeros(config.pes, np.int64)
+        stored = None
+        for t in range(len(xs)):
+            mode = Mode.ACT if t == 0 else Mode.DIFF
+            w_used = _pad_cols(ws[t - 1 if (t and weights_change) else t][:, c0:c1], config.pes)
+            prev = xs[t - 1] if t else xs[t]
+            if t == 0:
+                stored = _i64(xs[0]) @ _i64(w_used) + bias
+            else:
+                stored = stored + (_i64(xs[t]) - _i64(prev)) @ _i64(w_used)
+            for index, (k0, k1) in enumerate(chunks):
+                values = xs[t][:, k0:k1].astype(np.int16)
+                if mode is Mode.DIFF:
+                    values = values - prev[:, k0:k1]
+                costs = lane_costs(values, config, classify=(mode is Mode.DIFF
+                                                             or config.act_classify))
+                last_chunk = index == len(chunks) - 1
+                jobs.append(TileJob(
+                    mode, xs[t][:, k0:k1], prev[:, k0:k1], w_used[k0:k1],
+                    accumulate=(mode is Mode.DIFF or index > 0), bias=bias, row_base=0,
+                    expected=stored.copy() if last_chunk else None,
+                    label=f"{label} cols {c0}:{c1} step {t}",
+                    cycles=ditto_tile_cycles(costs, config),
+                    extra={"step": t, "cols": (c0, c1), "part": "main"}))
+            if t and weights_change:
+                jobs += _transposed_jobs(xs[t], ws[t][:, c0:c1], ws[t - 1][:, c0:c1],
+                                         config, rows, label=f"{label} cols {c0}:{c1} step {t}",
+                                         extra={"step": t, "cols": (c0, c1)})
+    return jobs
+
+
+def _transposed_jobs(x_t, w_t, w_prev, config, row_base, *, label, extra):
+    """``dW^T @ X_t^T``: its rows are the block's output columns, its reduction the head
+    dimension, its "weights" ``X_t^T`` (cut into blocks of ``pes`` rows of ``X``). Stored from
+    row ``row_base`` on, so the main product's rows survive."""
+    jobs = []
+    n, (rows, k) = w_t.shape[1], x_t.shape
+    if n + row_base > config.max_rows:
+        raise ValueError(f"{label}: {n} transposed rows after {row_base} do not fit "
+                         f"max_rows={config.max_rows}")
+    cur, prev = np.ascontiguousarray(w_t.T), np.ascontiguousarray(w_prev.T)
+    for r0, r1 in _blocks(rows, config.pes):
+        weights = _pad_cols(np.ascontiguousarray(x_t.T[:, r0:r1]), config.pes)
+        for k0, k1 in _blocks(k, config.weight_depth):
+            costs = lane_costs(cur[:, k0:k1].astype(np.int16) - prev[:, k0:k1], config)
+            expected = (_i64(cur) - _i64(prev)) @ _i64(weights) if k1 == k else None
+            jobs.append(TileJob(Mode.DIFF, cur[:, k0:k1], prev[:, k0:k1], weights[k0:k1],
+                                accumulate=k0 > 0, bias=np.zeros(config.pes, np.int64),
+                                row_base=row_base, expected=expected,
+                                label=f"{label} transposed rows {r0}:{r1}",
+                                cycles=ditto_tile_cycles(costs, config),
+                                extra={**extra, "part": "transposed", "rows": (r0, r1)}))
+    return jobs
+
+
+def dense_jobs(xs: list[np.ndarray], ws: list[np.ndarray], config: DittoConfig, *,
+               label: str = "") -> list[TileJob]:
+    """DenseCore jobs: every step from scratch, ``X_t @ W_t``."""
+    rows, k = xs[0].shape
+    n = ws[0].shape[1]
+    jobs = []
+    chunks = _blocks(k, config.weight_depth)
+    for c0, c1 in _blocks(n, config.pes):
+        bias = np.zeros(config.pes, np.int64)
+        for t in range(len(xs)):
+            w = _pad_cols(ws[t][:, c0:c1], config.pes)
+            for index, (k0, k1) in enumerate(chunks):
+                expected = _i64(xs[t]) @ _i64(w) if index == len(chunks) - 1 else None
+                jobs.append(TileJob(Mode.ACT, xs[t][:, k0:k1], xs[t][:, k0:k1], w[k0:k1],
+                                    accumulate=index > 0, bias=bias, row_base=0,
+                                    expected=expected, label=f"{label} cols {c0}:{c1} step {t}",
+                                    cycles=dense_tile_cycles(rows, k1 - k0, config)))
+    return jobs
+
+
+def fixture_jobs(case: dict, config: DittoConfig, core: str, *, max_rows: int | None = None,
+                 max_cols: int | None = None) -> list[TileJob]:
+    """Jobs of one real-trace fixture case (``sim.fixtures.load_fixture``) for ``core``
+    (``"ditto"`` or ``"dense"``), trimmed to what ``config`` holds: rows to ``max_rows``
+    (half of the buffer for attention, whose transposed product needs the other half) and
+    output columns to ``max_cols``. The trimmed operands are in ``case_operands``."""
+    xs, ws = case_operands(case, config, max_rows=max_rows, max_cols=max_cols)
+    both = case["kind"] == "both_change"
+    if core == "dense":
+        return dense_jobs(xs, ws, config, label=case["name"])
+    return ditto_jobs(xs, ws, config, weights_change=both, label=case["name"])
+
+
+def case_operands(case: dict, config: DittoConfig, *, max_rows: int | None = None,
+                  max_cols: int | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The fixture case's ``xs`` and ``ws`` as ``fixture_jobs`` trims them."""
+    both = case["kind"] == "both_change"
+    limit = max_rows or (config.max_rows // 2 if both else config.max_rows)
+    cols = case["w"].shape[2]
+    if both:
+        cols = min(cols, config.max_rows - limit)
+    if max_cols:
+        cols = min(cols, max_cols)
+    return [x[:limit] for x in case["x"]], [w[:, :cols] for w in case["w"]]
