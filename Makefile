@@ -4,7 +4,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint bench bench-trace clean
+.PHONY: install demo test lint bench bench-trace bench-sim regress clean
 
 $(STAMP): pyproject.toml scripts/install.sh
 	bash scripts/install.sh
@@ -23,6 +23,14 @@ test: install lint
 
 bench: install
 	$(BIN)/ditto bench
+
+# Simulated cycles per second of DittoCore (real-trace tiles), Icarus and Verilator.
+bench-sim: install
+	$(BIN)/ditto regress --config default -k ditto_core --sim icarus
+	$(BIN)/ditto regress --config default -k ditto_core --sim verilator
+
+regress: install
+	$(BIN)/ditto regress
 
 # Capture + analysis of a 20-step real trajectory (all layers), timed, then the exactness
 # check over every layer and step.

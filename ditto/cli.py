@@ -171,6 +171,24 @@ def cmd_utilisation(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_regress(args: argparse.Namespace) -> int:
+    from .verif.regress import format_table, run_regression
+    from .verif.runner import selected_simulator, simulator_available
+
+    config = preset(args.config)
+    simulator = selected_simulator(args.sim)
+    reason = simulator_available(simulator)
+    if reason:
+        raise UserError(f"{simulator} cannot run: {reason}; run 'make install'")
+    try:
+        rows = run_regression(config, simulator, pattern=args.k, progress=_status)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    _end_progress()
+    print(format_table(rows))
+    return 0 if all(row.passed for row in rows) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ditto", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -218,6 +236,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scan-width", type=int, help="override the config's scan_width")
     p.add_argument("--dispatch-depth", type=int, help="override the dispatch FIFO depth")
     p.set_defaults(func=cmd_utilisation)
+
+    p = with_config(sub.add_parser("regress", help="cocotb regression on the generated "
+                                   "Verilog, with a table per testbench"))
+    p.add_argument("--sim", choices=["icarus", "verilator"], default=None,
+                   help="simulator (default: $SIM or icarus)")
+    p.add_argument("-k", help="run only the testbenches whose name contains or matches this")
+    p.set_defaults(func=cmd_regress)
 
     p = with_config(sub.add_parser("bench", help="throughput of the model"))
     p.add_argument("--elements", type=int, default=1 << 24)

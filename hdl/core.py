@@ -15,6 +15,7 @@ from amaranth.lib.wiring import In, Out
 from ditto.config import DittoConfig
 from ditto.enums import DiffClass, Mode
 
+from ._params import check_config
 from .accumulator import AccumulationBuffer, accumulator_output_layout
 from .dispatch import ZeroSkipDispatcher
 from .encoding import EncodingUnit
@@ -82,10 +83,11 @@ class _TileCore(wiring.Component):
     cores; subclasses provide the front end (``_front_end``) that turns activation beats
     into lane groups with weight addresses."""
 
+    #: Data dependent: ``ditto.sim.cycles`` gives a tile's exact cycle count.
+    LATENCY = None
+
     def __init__(self, *, config: DittoConfig, beat_layout, pe_lanes: int, pe_lane_bits: int):
-        if not isinstance(config, DittoConfig):
-            raise TypeError(f"config must be a DittoConfig, not {config!r}")
-        self._config = config
+        self._config = check_config(self, config)
         self._pe_config = config.replace(lanes=pe_lanes, lane_bits=pe_lane_bits)
         super().__init__({
             "cmd": In(stream.Signature(command_layout(config))),
@@ -118,7 +120,6 @@ class _TileCore(wiring.Component):
 
         with m.FSM() as fsm:
             with m.State("IDLE"):
-                m.d.comb += self.cmd.ready.eq(1)
                 with m.If(self.cmd.valid):
                     m.d.sync += [cmd.eq(self.cmd.payload), weight_row.eq(0),
                                  rows_left.eq(self.cmd.payload.rows),
@@ -133,7 +134,6 @@ class _TileCore(wiring.Component):
                     with m.Else():
                         m.next = "SCAN"
             with m.State("LOAD"):
-                m.d.comb += self.weights.ready.eq(1)
                 with m.If(self.weights.valid):
                     m.d.sync += weight_row.eq(weight_row + 1)
                     with m.If(weight_row + 1 == cmd.k):
@@ -144,6 +144,10 @@ class _TileCore(wiring.Component):
             with m.State("DRAIN"):
                 with m.If(rows_left == 0):
                     m.next = "IDLE"
+        # Outputs as plain expressions of the state (not assignments inside the states):
+        # Verilog simulators then evaluate them from time zero, whatever the state does.
+        m.d.comb += [self.cmd.ready.eq(fsm.ongoing("IDLE")),
+                     self.weights.ready.eq(fsm.ongoing("LOAD"))]
         scanning = fsm.ongoing("SCAN") & (beats_left != 0)
         busy = ~fsm.ongoing("IDLE")
         m.d.comb += self.busy.eq(busy)

@@ -7,6 +7,8 @@ from amaranth.lib.wiring import In, Out
 from ditto.config import DittoConfig
 from ditto.enums import Mode
 
+from ._params import check_config
+
 __all__ = ["DefoUnit", "defo_answer_layout", "defo_query_layout", "defo_record_layout"]
 
 
@@ -48,10 +50,11 @@ class DefoUnit(wiring.Component):
       cycles during which ``busy`` is high and nothing else is accepted.
     """
 
+    #: Cycles from a query's transfer to its answer being valid.
+    LATENCY = 1
+
     def __init__(self, *, config: DittoConfig):
-        if not isinstance(config, DittoConfig):
-            raise TypeError(f"config must be a DittoConfig, not {config!r}")
-        self._config = config
+        self._config = check_config(self, config)
         super().__init__({
             "record": In(stream.Signature(defo_record_layout(config))),
             "query": In(stream.Signature(defo_query_layout(config))),

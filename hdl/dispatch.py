@@ -12,6 +12,7 @@ from amaranth.lib.wiring import In, Out
 from ditto.config import DittoConfig
 from ditto.enums import DiffClass
 
+from ._params import check_config
 from .encoding import encoder_output_layout
 
 __all__ = ["ZeroSkipDispatcher", "dispatch_group_layout", "dispatch_op_layout"]
@@ -84,10 +85,11 @@ class ZeroSkipDispatcher(wiring.Component):
         Groups in the FIFO (for monitoring).
     """
 
+    #: Groups pushed in cycle ``t`` can leave from cycle ``t + LATENCY`` on.
+    LATENCY = 1
+
     def __init__(self, *, config: DittoConfig):
-        if not isinstance(config, DittoConfig):
-            raise TypeError(f"config must be a DittoConfig, not {config!r}")
-        self._config = config
+        self._config = check_config(self, config)
         super().__init__({
             "i": In(stream.Signature(encoder_output_layout(config))),
             "o": Out(stream.Signature(dispatch_group_layout(config))),
@@ -138,17 +140,25 @@ class ZeroSkipDispatcher(wiring.Component):
             element = Signal(range(width + 1), name=f"element_{s}")
             m.d.comb += element.eq(sum(prefix[n + 1] <= s for n in range(width)))
             index = element[:index_bits] if width > 1 else Const(0, 1)
-            in_beat = (element < width) & (prefix[0] <= s)
+            in_beat = element < width
+            if s < lanes - 1:  # later slots are always past the carry (fewer than lanes)
+                in_beat = in_beat & (prefix[0] <= s)
             start = Signal(cost_bits, name=f"start_{s}")
             m.d.comb += start.eq(Array(prefix[:width])[index])
             is_high = (beat.cls[index] == DiffClass.FULL) & (start == s)
+            beat_op = Signal(op_layout, name=f"beat_op_{s}")
+            m.d.comb += [beat_op.operand.eq(Mux(is_high, beat.high[index], beat.low[index])),
+                         beat_op.shift.eq(is_high),
+                         beat_op.k.eq(beat_index * width + index)]
             op = slot[s]
-            with m.If((s < lanes - 1) & (carry_count > s)):
-                m.d.comb += op.eq(carry[min(s, lanes - 2)])
-            with m.Elif(in_beat):
-                m.d.comb += [op.operand.eq(Mux(is_high, beat.high[index], beat.low[index])),
-                             op.shift.eq(is_high),
-                             op.k.eq(beat_index * width + index)]
+            if s < lanes - 1:
+                with m.If(carry_count > s):
+                    m.d.comb += op.eq(carry[s])
+                with m.Elif(in_beat):
+                    m.d.comb += op.eq(beat_op)
+            else:
+                with m.If(in_beat):
+                    m.d.comb += op.eq(beat_op)
 
         complete = Signal(range(max_groups + 1))
         last_groups = Signal(range(max_groups + 1))

@@ -23,6 +23,9 @@ from amaranth.lib.wiring import In
 from ditto.config import DittoConfig
 
 from .accumulator import AccumulationBuffer
+from .core import DenseCore, DittoCore
+from .defo import DefoUnit
+from .dispatch import ZeroSkipDispatcher
 from .encoding import EncodingUnit
 from .pe import ComputeUnit
 
@@ -48,6 +51,10 @@ COMPONENTS: dict[str, ComponentInfo] = {info.name: info for info in (
     ComponentInfo("encoding_unit", EncodingUnit, "ditto_encoding_unit"),
     ComponentInfo("compute_unit", ComputeUnit, "ditto_compute_unit"),
     ComponentInfo("accumulation_buffer", AccumulationBuffer, "ditto_accumulation_buffer"),
+    ComponentInfo("dispatcher", ZeroSkipDispatcher, "ditto_dispatcher"),
+    ComponentInfo("defo_unit", DefoUnit, "ditto_defo_unit"),
+    ComponentInfo("ditto_core", DittoCore, "ditto_core"),
+    ComponentInfo("dense_core", DenseCore, "ditto_dense_core"),
 )}
 
 

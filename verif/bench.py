@@ -27,7 +27,7 @@ from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, with_timeout
 from .payload import PayloadCodec
 from .streams import CycleCounter, Scoreboard, StreamDriver, StreamMonitor, StreamPorts
 
-__all__ = ["BenchManifest", "run_case"]
+__all__ = ["CLOCK_NS", "BenchManifest", "run_case", "stream_ports"]
 
 CLOCK_NS = 10
 
@@ -62,7 +62,8 @@ class BenchManifest:
             return {key: npz[key] for key in npz.files}
 
 
-def _stream(dut, manifest: BenchManifest, name: str) -> StreamPorts:
+def stream_ports(dut, manifest: BenchManifest, name: str) -> StreamPorts:
+    """The ``valid``, ``ready`` and ``payload`` ports of stream ``name`` of ``dut``."""
     ports = {role: manifest.stream_port(name, role) for role in ("valid", "ready", "payload")}
     return StreamPorts(valid=getattr(dut, ports["valid"]["name"]),
                        ready=getattr(dut, ports["ready"]["name"]),
@@ -83,8 +84,8 @@ async def run_case(dut, name: str, manifest: BenchManifest | None = None) -> Non
     vectors = manifest.vectors(name)
     rng = random.Random(case["seed"])
 
-    source_in = _stream(dut, manifest, "i")
-    sink_out = _stream(dut, manifest, "o")
+    source_in = stream_ports(dut, manifest, "i")
+    sink_out = stream_ports(dut, manifest, "o")
     beats = source_in.codec.pack_all(_split(vectors, "in:"))
     expected = sink_out.codec.pack_all(_split(vectors, "out:"))
     source = vectors["source"].tolist()

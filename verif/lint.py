@@ -19,6 +19,11 @@ __all__ = ["WAIVERS", "LintResult", "lint"]
 
 #: Verilator warning -> why it is waived for Amaranth-generated Verilog.
 WAIVERS: dict[str, str] = {
+    "CASEINCOMPLETE": "Amaranth FSMs become 'casez (fsm_state)' with one arm per state and "
+                      "no default; the state register only ever holds those values.",
+    "DECLFILENAME": "a hierarchical component (DittoCore, DenseCore) is emitted as one file "
+                    "holding its submodules, named 'top.sub'; only the top matches the "
+                    "file name.",
     "PROCASSINIT": "Yosys declares every register with its initial (reset) value, "
                    "'reg x = 0;', and assigns it in an always block: intended, it is how "
                    "Amaranth's init values reach the simulator and FPGA bitstreams.",

