@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml scripts/install.sh
 
 install: $(STAMP)
 
+# The main job: real trajectory -> Verilog -> evaluation with synthesis and an RTL sample.
 demo: install
-	$(BIN)/ditto analyze --synthetic --json build/synthetic.json
+	bash scripts/demo.sh
 
 lint: install
 	$(BIN)/ruff check .

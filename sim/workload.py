@@ -1,0 +1,47 @@
+"""The real workload the area and evaluation reports price: a captured trace, or the
+committed real-trace fixture when no trace is at hand (CI, offline machines)."""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+from ditto.config import DittoConfig
+
+from .analysis import LayerTrace, analyze
+from .fixtures import load_fixture
+from .layers import LayerKind, LayerSpec
+from .trace import TraceFile, analyze_trace
+
+__all__ = ["FIXTURE", "DEFAULT_TRACE", "analyze_workload", "fixture_layers"]
+
+FIXTURE = Path(str(resources.files("ditto.verif") / "fixtures" / "terrain_tiles.npz"))
+DEFAULT_TRACE = Path("build/traces/terrain-20.npz")
+
+
+def fixture_layers(path: str | os.PathLike = FIXTURE) -> list[LayerTrace]:
+    """The fixture's cases as matmul layers over their steps (attention cases with both
+    operands changing)."""
+    layers = []
+    for case in load_fixture(path):
+        spec = LayerSpec(name=case["name"], kind=LayerKind.MATMUL, role=case["group"],
+                         weights_change=case["kind"] == "both_change")
+        layers.append(LayerTrace(spec, [(x, w) for x, w in zip(case["x"], case["w"],
+                                                                strict=True)]))
+    return layers
+
+
+def analyze_workload(config: DittoConfig, trace: str | os.PathLike | None = None, *,
+                     progress=None) -> dict:
+    """``analysis.analyze`` of ``trace``; with ``trace=None`` of ``build/traces/terrain-20.npz``
+    if it exists, else of the committed fixture. ``report["workload"]`` names the source."""
+    path = Path(trace) if trace is not None else DEFAULT_TRACE
+    if trace is not None or path.exists():
+        with TraceFile(path) as opened:
+            report = analyze_trace(opened, config, progress=progress)
+        report["workload"] = {"source": "trace", "file": str(path)}
+    else:
+        report = analyze(fixture_layers(), config, progress=progress)
+        report["workload"] = {"source": "fixture", "file": str(FIXTURE)}
+    return report

@@ -1,0 +1,133 @@
+"""Synthesis flow: the serialised I/O wrapper, `ditto synth` on the tiny preset (structure of
+the JSON, figures that follow from the config), place and route, the sweep's helpers."""
+
+import json
+
+import pytest
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.sim import Simulator
+
+from ditto.cli import main
+from ditto.config import preset
+from ditto.hdl.generate import COMPONENTS
+from ditto.hdl.serialised import SerialisedIO
+from ditto.hdl.sweep import pareto_flags, sweep_configs
+from ditto.sim.analysis import analyze
+from ditto.sim.workload import fixture_layers
+
+
+class _Adder(wiring.Component):
+    a: In(3)
+    b: In(5)
+    total: Out(6)
+    flag: Out(1)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += [self.total.eq(self.a + self.b), self.flag.eq(self.a == 5)]
+        return m
+
+
+def test_serialised_io_feeds_inputs_and_returns_every_output_bit():
+    wrapped = SerialisedIO(_Adder())
+    assert (wrapped.input_bits, wrapped.output_bits) == (8, 7)
+    a, b = 5, 27
+    bits = [(a >> i) & 1 for i in range(3)] + [(b >> i) & 1 for i in range(5)]
+    got = []
+
+    async def bench(ctx):
+        # The chain shifts towards higher bits: the first bit in ends at the top.
+        for bit in reversed(bits):
+            ctx.set(wrapped.shift_in, bit)
+            await ctx.tick()
+        ctx.set(wrapped.capture, 1)
+        await ctx.tick()
+        ctx.set(wrapped.capture, 0)
+        for _ in range(wrapped.output_bits):
+            got.append(ctx.get(wrapped.shift_out))
+            await ctx.tick()
+
+    sim = Simulator(wrapped)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    value = sum(bit << i for i, bit in enumerate(got))
+    assert value & 0x3F == a + b
+    assert value >> 6 == 1
+
+
+def test_synth_tiny_generic_structure_and_memory_bits(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no build/traces/terrain-20.npz here: the fixture workload
+    config = preset("tiny")
+    out = tmp_path / "area.json"
+    report = tmp_path / "report" / "area.md"
+    assert main(["synth", "--config", "tiny", "--target", "generic", "--build-dir",
+                 str(tmp_path / "synth"), "--json", str(out), "--report", str(report)]) == 0
+    result = json.loads(out.read_text())
+    assert result["slug"] == config.slug
+    assert set(result["components"]) == set(COMPONENTS)
+    for name, entry in result["components"].items():
+        generic = entry["generic"]
+        assert generic["cells"] > 0 and generic["transistors"] > 0, name
+        assert generic["flip_flops"] > 0, name
+        assert sum(generic["cells_by_type"].values()) == generic["cells"], name
+    # Memory bits as the config implies them, read back from Yosys.
+    acc_bits = config.max_rows * config.pes * config.acc_bits
+    weight_bits = config.weight_depth * config.pes * config.weight_bits
+    parts = result["components"]
+    assert parts["accumulation_buffer"]["generic"]["memory_bits"] == acc_bits
+    assert parts["ditto_core"]["generic"]["memory_bits"] == acc_bits + weight_bits
+    assert parts["dense_core"]["generic"]["memory_bits"] == acc_bits + weight_bits
+    assert parts["defo_unit"]["generic"]["memory_bits"] == (
+        2 * config.defo_entries * (config.defo_cycle_bits + 1))
+    assert parts["compute_unit"]["generic"]["memory_bits"] == 0
+    # The core holds the dispatcher: it cannot be smaller.
+    assert (parts["ditto_core"]["generic"]["transistors"]
+            > parts["dispatcher"]["generic"]["transistors"])
+    # Equal-area comparison: cycles from the cycle model on the same workload.
+    workload = analyze(fixture_layers(), config)
+    ratios = result["equal_area"]["ratios"]
+    speedup = workload["totals"]["cycles_dense"] / workload["totals"]["cycles_ditto"]
+    assert ratios["speedup"] == pytest.approx(speedup)
+    assert ratios["speedup_equal_area"] == pytest.approx(speedup / ratios["area"])
+    text = report.read_text()
+    assert "| ditto_core |" in text and "Equal-area comparison" in text
+    assert (report.parent / "area-equal-area.png").stat().st_size > 0
+
+
+def test_synth_ice40_places_and_routes_the_wrapped_dense_core(tmp_path):
+    out = tmp_path / "area.json"
+    assert main(["synth", "--config", "tiny", "--target", "ice40", "--components",
+                 "dense_core", "--seeds", "1", "--build-dir", str(tmp_path / "synth"),
+                 "--json", str(out)]) == 0
+    entry = json.loads(out.read_text())["components"]["dense_core"]
+    assert entry["ice40"]["luts"] > 0 and entry["ice40"]["flip_flops"] > 0
+    pnr = entry["ice40_pnr"]
+    assert pnr["fits"] and pnr["fmax_mhz"] > 0 and len(pnr["fmax_by_seed"]) == 1
+    # Every port bit of the core goes through the serialised I/O's flip-flops.
+    assert pnr["utilisation"]["ICESTORM_LC"]["used"] >= (entry["wrapper"]["input_bits"]
+                                                         + entry["wrapper"]["output_bits"])
+
+
+def test_synth_rejects_unknown_target(capsys):
+    assert main(["synth", "--config", "tiny", "--target", "asic"]) == 2
+    assert "--target 'asic'" in capsys.readouterr().err
+
+
+def test_sweep_configs_cover_the_grid_and_reject_narrow_lanes():
+    configs = sweep_configs(preset("default"), pes="4,8", scan_widths="16", lane_bits="5,6",
+                            depths="auto,40")
+    assert len(configs) == 8
+    assert {(c.pes, c.lane_bits, c.dispatch_capacity) for c in configs} >= {(4, 5, 40),
+                                                                            (8, 6, 40)}
+    with pytest.raises(ValueError, match="lane_bits=4"):
+        sweep_configs(preset("default"), lane_bits="4")
+    with pytest.raises(ValueError, match="pes: 'x'"):
+        sweep_configs(preset("default"), pes="x")
+
+
+def test_pareto_flags():
+    assert pareto_flags([(1, 5), (2, 3), (3, 4), (2, 3), (4, 1)]) == [
+        True, True, False, True, True]
