@@ -84,14 +84,14 @@ def _plot(path: Path, rows: list[dict]) -> None:
 
     fig, ax = plt.subplots(figsize=(8, 5))
     area = [row["area_transistors"] / 1e6 for row in rows]
-    cycles = [row["cycles_ditto"] / 1e6 for row in rows]
+    cycles = [row["cycles_ditto"] for row in rows]
     ax.scatter(area, cycles, color="#4c72b0", label="DittoCore")
     front = sorted((a, c) for a, c, row in zip(area, cycles, rows, strict=True)
                    if row["pareto"])
     if front:
         ax.plot(*zip(*front, strict=True), color="#4c72b0", linestyle="--",
                 label="Pareto front")
-    dense = sorted({(row["dense_area_transistors"] / 1e6, row["cycles_dense"] / 1e6, row["pes"])
+    dense = sorted({(row["dense_area_transistors"] / 1e6, row["cycles_dense"], row["pes"])
                     for row in rows})
     ax.scatter([d[0] for d in dense], [d[1] for d in dense], marker="s", color="#c44e52",
                label="DenseCore (same P)")
@@ -100,7 +100,7 @@ def _plot(path: Path, rows: list[dict]) -> None:
                     f"D{row['dispatch_depth']}", (a, c), fontsize=7,
                     textcoords="offset points", xytext=(4, 3))
     ax.set(xlabel="area, million transistors (logic + 6T SRAM estimate)",
-           ylabel="cycles on the workload (millions)", xscale="log", yscale="log",
+           ylabel="cycles on the workload", xscale="log", yscale="log",
            title="Design space: area against cycles")
     ax.legend()
     fig.tight_layout()

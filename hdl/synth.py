@@ -225,45 +225,50 @@ def _fpga_synth(work: Path, file: str, verilog: str, target: FpgaTarget,
 
 def _place_and_route(work: Path, target: FpgaTarget, netlist_key: str, seeds: int,
                      versions: dict, progress) -> dict:
-    """Fmax of ``<target>.netlist.json`` for seeds 1..``seeds``, or why it does not
-    fit."""
-    step = _Step(work, f"{target.name}-pnr", [netlist_key, str(seeds), " ".join(
-        target.device_args), str(target.target_mhz), versions[f"yowasp-nextpnr-{target.name}"]])
-    if (result := step.cached()) is not None:
-        return result
+    """Fmax of ``<target>.netlist.json`` for seeds 1..``seeds`` (each run cached on its
+    own, so more seeds later reuse the earlier ones), or why it does not fit."""
+    key = [netlist_key, " ".join(target.device_args), str(target.target_mhz),
+           versions[f"yowasp-nextpnr-{target.name}"]]
     runs = []
     for seed in range(1, seeds + 1):
-        progress(f"place and route on {target.device}, seed {seed}/{seeds}")
-        report = f"{target.name}-pnr-seed{seed}.json"
-        log = f"{target.name}-pnr-seed{seed}.log"
-        try:
-            run_tool(target.nextpnr, [*target.device_args, "--json",
-                                      f"{target.name}.netlist.json", "--seed", str(seed),
-                                      "--freq", str(target.target_mhz), "--timing-allow-fail",
-                                      "--report", report, "-q", "-l", log],
-                     work, log=f"{target.name}-pnr-seed{seed}.out")
-        except ToolError:
-            text = (work / log).read_text(errors="replace") if (work / log).exists() else ""
-            errors = [line.strip() for line in text.splitlines() if "ERROR" in line]
-            if errors:
-                # Does not fit (or cannot be placed): a result, not a crash.
-                return step.store({"device": target.device, "fits": False,
-                                   "fmax_mhz": None, "error": errors[0]})
-            raise
-        data = json.loads((work / report).read_text())
-        clocks = data.get("fmax", {})
-        if not clocks:
-            raise ToolError(f"{target.nextpnr} reported no clock in {work / report}")
-        achieved = min(clock["achieved"] for clock in clocks.values())
-        runs.append({"seed": seed, "fmax_mhz": round(achieved, 2),
-                     "utilisation": data.get("utilization", {})})
-    return step.store({
+        step = _Step(work, f"{target.name}-pnr-seed{seed}", [*key, str(seed)])
+        if (run := step.cached()) is None:
+            progress(f"place and route on {target.device}, seed {seed}/{seeds}")
+            run = step.store(_nextpnr_run(work, target, seed))
+        if not run["fits"]:
+            return {"device": target.device, "fits": False, "fmax_mhz": None,
+                    "error": run["error"]}
+        runs.append(run)
+    return {
         "device": target.device, "fits": True,
         "fmax_mhz": round(statistics.median(run["fmax_mhz"] for run in runs), 2),
         "fmax_by_seed": [run["fmax_mhz"] for run in runs],
         "utilisation": {cell: usage for cell, usage in runs[0]["utilisation"].items()
                         if usage.get("used")},
-    })
+    }
+
+
+def _nextpnr_run(work: Path, target: FpgaTarget, seed: int) -> dict:
+    report = f"{target.name}-pnr-seed{seed}.json"
+    log = f"{target.name}-pnr-seed{seed}.log"
+    try:
+        run_tool(target.nextpnr, [*target.device_args, "--json", f"{target.name}.netlist.json",
+                                  "--seed", str(seed), "--freq", str(target.target_mhz),
+                                  "--timing-allow-fail", "--report", report, "-q", "-l", log],
+                 work, log=f"{target.name}-pnr-seed{seed}.out")
+    except ToolError:
+        text = (work / log).read_text(errors="replace") if (work / log).exists() else ""
+        errors = [line.strip() for line in text.splitlines() if "ERROR" in line]
+        if errors:
+            # Does not fit (or cannot be placed): a result, not a crash.
+            return {"fits": False, "error": errors[0]}
+        raise
+    data = json.loads((work / report).read_text())
+    clocks = data.get("fmax", {})
+    if not clocks:
+        raise ToolError(f"{target.nextpnr} reported no clock in {work / report}")
+    return {"fits": True, "fmax_mhz": round(min(c["achieved"] for c in clocks.values()), 2),
+            "utilisation": data.get("utilization", {})}
 
 
 def synthesise(config: DittoConfig, *, targets=TARGETS, components=None, seeds: int = 3,
