@@ -325,15 +325,15 @@ def synthesise(config: DittoConfig, *, targets=TARGETS, components=None, seeds: 
         if "generic" in targets:
             progress(f"{where}: generic synthesis")
             entry["generic"] = _generic(work, info.file, info.top, verilog, versions)
-        if name not in CORES:
+        fpga_targets = [FPGA_TARGETS[t] for t in targets if t in FPGA_TARGETS]
+        if name not in CORES or not fpga_targets:
             result["components"][name] = entry
             continue
         wrapped = SerialisedIO(info.cls(config=config))
         wrapped_verilog = verilog_text(wrapped, WRAPPED_TOP)
-        for target in (FPGA_TARGETS[t] for t in targets if t in FPGA_TARGETS):
-            entry["wrapper"] = {"input_bits": wrapped.input_bits,
-                                "output_bits": wrapped.output_bits}
-            _write_if_changed(work / f"{WRAPPED_TOP}.v", wrapped_verilog)
+        entry["wrapper"] = {"input_bits": wrapped.input_bits, "output_bits": wrapped.output_bits}
+        _write_if_changed(work / f"{WRAPPED_TOP}.v", wrapped_verilog)
+        for target in fpga_targets:
             progress(f"{where}: {target.name} synthesis")
             entry[target.name] = _fpga_synth(work, f"{WRAPPED_TOP}.v", wrapped_verilog,
                                              target, versions)
