@@ -121,7 +121,7 @@ def _fmt(value, digits: int = 0) -> str:
 def _component_rows(synth: dict) -> list[str]:
     lines = ["| component | cells | flip-flops | transistors (logic) | memory bits | iCE40 LUTs "
              "| iCE40 carry | iCE40 FFs | iCE40 RAM | iCE40 DSP | ECP5 LUTs | ECP5 carry "
-             "| ECP5 FFs | ECP5 RAM | ECP5 DSP |", "|---" * 16 + "|"]
+             "| ECP5 FFs | ECP5 RAM | ECP5 DSP |", "|---" * 15 + "|"]
     for name, entry in synth["components"].items():
         generic = entry.get("generic", {})
         cells = [_fmt(generic.get(key)) for key in ("cells", "flip_flops", "transistors",
