@@ -253,6 +253,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if args.trace is not None and not Path(args.trace).is_file():
         raise UserError(f"{args.trace}: no such trace file (write one with 'ditto trace')")
+    if args.area is not None and not Path(args.area).is_file():
+        raise UserError(f"--area {args.area}: no such file (write it with 'ditto synth --json')")
     def progress(index: int, name: str) -> None:
         if sys.stderr.isatty() or index % 25 == 0:
             _status(f"cycle model: layer {index + 1} {name}")

@@ -116,3 +116,10 @@ def test_evaluate_fails_when_the_rtl_disagrees(in_tmp, monkeypatch, capsys, faul
 def test_evaluate_rejects_a_missing_trace(capsys):
     assert main(["evaluate", "no/such/trace.npz", "--config", "tiny"]) == 2
     assert "no such trace file" in capsys.readouterr().err
+
+
+def test_evaluate_rejects_a_missing_area_file_before_any_work(capsys):
+    assert main(["evaluate", "--config", "tiny", "--area", "no/such/area.json"]) == 2
+    captured = capsys.readouterr()
+    assert "--area no/such/area.json: no such file" in captured.err
+    assert "cycle model" not in captured.err
