@@ -165,7 +165,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         result = synthesise(config, targets=targets, components=components, seeds=args.seeds,
-                            fmax=not args.no_fmax, build_dir=args.build_dir,
+                            first_seed=args.first_seed, fmax=not args.no_fmax,
+                            build_dir=args.build_dir,
                             progress=lambda text: _status(
                                 f"{time.perf_counter() - start:6.0f}s {text}"))
     except ValueError as error:
@@ -182,7 +183,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         for target in ("ice40", "ecp5"):
             pnr = entry.get(f"{target}_pnr")
             if pnr:
-                fmax = (f"Fmax {pnr['fmax_mhz']:.1f} MHz (median of {args.seeds})"
+                fmax = (f"Fmax {pnr['fmax_mhz']:.1f} MHz (median of seeds {pnr['seeds']})"
                         if pnr["fits"] else f"does not fit: {pnr['error']}")
                 print(f"{name} on {pnr['device']}: {fmax}")
     print(f"synthesis of {config.slug} took {time.perf_counter() - start:.0f} s")
@@ -447,6 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--components", help="comma-separated components (default: all)")
     p.add_argument("--seeds", type=int, default=3, help="nextpnr seeds per core and FPGA "
                    "(Fmax is their median; default 3)")
+    p.add_argument("--first-seed", type=int, default=1,
+                   help="first nextpnr seed (default 1; seeds are first .. first + seeds - 1)")
     p.add_argument("--no-fmax", action="store_true", help="skip place and route")
     p.add_argument("--trace", help="trace for the equal-area comparison (default "
                    "build/traces/terrain-20.npz if present, else the committed fixture)")

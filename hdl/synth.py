@@ -226,17 +226,16 @@ def _fpga_synth(work: Path, file: str, verilog: str, target: FpgaTarget,
     return step.store(counts)
 
 
-def _place_and_route(work: Path, target: FpgaTarget, netlist_key: str, seeds: int,
+def _place_and_route(work: Path, target: FpgaTarget, netlist_key: str, seeds: range,
                      versions: dict, progress) -> dict:
-    """Fmax of ``<target>.netlist.json`` for seeds 1..``seeds`` (each run cached on its
-    own, so more seeds later reuse the earlier ones), or why it does not fit."""
-    key = [netlist_key, " ".join(target.device_args), str(target.target_mhz),
-           versions[f"yowasp-nextpnr-{target.name}"]]
+    """Fmax of ``<target>.netlist.json`` for each seed in ``seeds`` (each run cached on
+    its own, so more seeds later reuse the earlier ones), or why it does not fit."""
     runs = []
-    for seed in range(1, seeds + 1):
-        step = _Step(work, f"{target.name}-pnr-seed{seed}", [*key, str(seed)])
+    for seed in seeds:
+        step = _pnr_step(work, target, netlist_key, seed, versions)
         if (run := step.cached()) is None:
-            progress(f"place and route on {target.device}, seed {seed}/{seeds}")
+            progress(f"place and route on {target.device}, seed {seed} of {seeds.start}.."
+                     f"{seeds.stop - 1}")
             run = step.store(_nextpnr_run(work, target, seed))
         if not run["fits"]:
             return {"device": target.device, "fits": False, "fmax_mhz": None,
@@ -245,19 +244,27 @@ def _place_and_route(work: Path, target: FpgaTarget, netlist_key: str, seeds: in
     return {
         "device": target.device, "fits": True,
         "fmax_mhz": round(statistics.median(run["fmax_mhz"] for run in runs), 2),
+        "seeds": list(seeds),
         "fmax_by_seed": [run["fmax_mhz"] for run in runs],
         "utilisation": {cell: usage for cell, usage in runs[0]["utilisation"].items()
                         if usage.get("used")},
     }
 
 
+def _pnr_step(work: Path, target: FpgaTarget, netlist_key: str, seed: int,
+              versions: dict) -> _Step:
+    return _Step(work, f"{target.name}-pnr-seed{seed}",
+                 [netlist_key, " ".join(target.device_args), str(target.target_mhz),
+                  versions[f"yowasp-nextpnr-{target.name}"], str(seed)])
+
+
 def _nextpnr_run(work: Path, target: FpgaTarget, seed: int) -> dict:
-    report = f"{target.name}-pnr-seed{seed}.json"
     log = f"{target.name}-pnr-seed{seed}.log"
     try:
         run_tool(target.nextpnr, [*target.device_args, "--json", f"{target.name}.netlist.json",
                                   "--seed", str(seed), "--freq", str(target.target_mhz),
-                                  "--timing-allow-fail", "--report", report, "-q", "-l", log],
+                                  "--timing-allow-fail", "--report",
+                                  f"{target.name}-pnr-seed{seed}.json", "-q", "-l", log],
                  work, log=f"{target.name}-pnr-seed{seed}.out")
     except ToolError:
         text = (work / log).read_text(errors="replace") if (work / log).exists() else ""
@@ -266,16 +273,23 @@ def _nextpnr_run(work: Path, target: FpgaTarget, seed: int) -> dict:
             # Does not fit (or cannot be placed): a result, not a crash.
             return {"fits": False, "error": errors[0]}
         raise
-    data = json.loads((work / report).read_text())
+    return read_pnr_report(work, target, seed)
+
+
+def read_pnr_report(work: Path, target: FpgaTarget, seed: int) -> dict:
+    """Fmax (the slowest clock's achieved frequency) and utilisation from nextpnr's
+    ``--report`` JSON of ``seed``."""
+    report = work / f"{target.name}-pnr-seed{seed}.json"
+    data = json.loads(report.read_text())
     clocks = data.get("fmax", {})
     if not clocks:
-        raise ToolError(f"{target.nextpnr} reported no clock in {work / report}")
+        raise ToolError(f"{target.nextpnr} reported no clock in {report}")
     return {"fits": True, "fmax_mhz": round(min(c["achieved"] for c in clocks.values()), 2),
             "utilisation": data.get("utilization", {})}
 
 
 def synthesise(config: DittoConfig, *, targets=TARGETS, components=None, seeds: int = 3,
-               fmax: bool = True, build_dir: str | Path = "build/synth",
+               first_seed: int = 1, fmax: bool = True, build_dir: str | Path = "build/synth",
                progress=None) -> dict:
     """Synthesise the components of ``config`` for ``targets``.
 
@@ -283,8 +297,9 @@ def synthesise(config: DittoConfig, *, targets=TARGETS, components=None, seeds: 
     ----------
     components : list of str, optional
         Names from :data:`~ditto.hdl.generate.COMPONENTS` (default: all).
-    seeds : int
-        nextpnr runs per core and FPGA target (seeds 1..seeds); Fmax is their median.
+    seeds, first_seed : int
+        nextpnr runs per core and FPGA target, seeds ``first_seed`` .. ``first_seed +
+        seeds - 1``; Fmax is their median.
     fmax : bool
         Place and route the cores (False: synthesis counts only).
     progress : callable(str), optional
@@ -304,6 +319,8 @@ def synthesise(config: DittoConfig, *, targets=TARGETS, components=None, seeds: 
         raise ValueError(f"unknown target {unknown[0]!r}; choose from {', '.join(TARGETS)}")
     if seeds < 1:
         raise ValueError(f"seeds={seeds}: need at least one place-and-route run")
+    if first_seed < 1:
+        raise ValueError(f"first_seed={first_seed}: nextpnr seeds start at 1")
     names = list(COMPONENTS) if components is None else list(components)
     for name in names:
         if name not in COMPONENTS:
@@ -339,7 +356,8 @@ def synthesise(config: DittoConfig, *, targets=TARGETS, components=None, seeds: 
                                              target, versions)
             if fmax:
                 entry[f"{target.name}_pnr"] = _place_and_route(
-                    work, target, wrapped_verilog + target.synth, seeds, versions,
+                    work, target, wrapped_verilog + target.synth,
+                    range(first_seed, first_seed + seeds), versions,
                     lambda text, where=where: progress(f"{where}: {text}"))
         result["components"][name] = entry
     return result
