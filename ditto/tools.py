@@ -40,6 +40,13 @@ def run_tool(name: str, args: list[str], cwd: str | Path, *, log: str,
                                 timeout=timeout, check=False)
     if result.returncode != 0:
         tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
+        # A tool run with "-l FILE" (yosys, nextpnr) writes its error there, not to stdout.
+        if "-l" in args and args.index("-l") + 1 < len(args):
+            tool_log = Path(cwd) / args[args.index("-l") + 1]
+            if tool_log.exists():
+                lines = tool_log.read_text(errors="replace").splitlines()
+                tail += [line for line in lines if "ERROR" in line and line not in tail][-3:]
+                log_path = tool_log
         raise ToolError(f"{name} failed (exit {result.returncode}) in {cwd}; see {log_path}:\n"
                         + "\n".join(tail))
     return result
