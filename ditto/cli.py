@@ -55,6 +55,16 @@ def _progress(total: int):
     return show
 
 
+def _write_outputs(args: argparse.Namespace, result: dict, write_report) -> None:
+    """``--json`` (atomically) and ``--report`` (``write_report(path)``), each announced."""
+    if args.json:
+        write_atomically(args.json, json.dumps(result, indent=1) + "\n")
+        print(f"wrote {args.json}")
+    if args.report:
+        write_report(args.report)
+        print(f"wrote {args.report}")
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     from .sim.analysis import analyze, format_summary
     from .sim.synthetic import synthetic_trajectory
@@ -74,14 +84,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         report = analyze(layers, config, progress=_progress(len(layers)))
     _end_progress()
     print(format_summary(report))
-    if args.json:
-        write_atomically(args.json, json.dumps(report, indent=1) + "\n")
-        print(f"wrote {args.json}")
-    if args.report:
-        from .sim.report import write_markdown_report
+    from .sim.report import write_markdown_report
 
-        write_markdown_report(report, args.report)
-        print(f"wrote {args.report}")
+    _write_outputs(args, report, lambda path: write_markdown_report(report, path))
     return 0
 
 
@@ -187,12 +192,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
                         if pnr["fits"] else f"does not fit: {pnr['error']}")
                 print(f"{name} on {pnr['device']}: {fmax}")
     print(f"synthesis of {config.slug} took {time.perf_counter() - start:.0f} s")
-    if args.json:
-        write_atomically(args.json, json.dumps(result, indent=1) + "\n")
-        print(f"wrote {args.json}")
-    if args.report:
-        write_markdown(args.report, result, comparison)
-        print(f"wrote {args.report}")
+    _write_outputs(args, result, lambda path: write_markdown(path, result, comparison))
     return 0
 
 
@@ -294,12 +294,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                           for r in sample["runs"])
               + ": every value and cycle count equal to the model")
     print(f"evaluation took {time.perf_counter() - start:.0f} s")
-    if args.json:
-        write_atomically(args.json, json.dumps(result, indent=1) + "\n")
-        print(f"wrote {args.json}")
-    if args.report:
-        write_markdown(result, args.report)
-        print(f"wrote {args.report}")
+    _write_outputs(args, result, lambda path: write_markdown(result, path))
     return 0
 
 
