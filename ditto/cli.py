@@ -161,7 +161,7 @@ def _targets(text: str) -> tuple[str, ...]:
 
 def cmd_synth(args: argparse.Namespace) -> int:
     from .hdl.area import equal_area, format_summary, write_markdown
-    from .hdl.synth import synthesise
+    from .hdl.synth import PNR_TIMEOUT_MIN, synthesise
     from .sim.workload import analyze_workload
 
     config = preset(args.config)
@@ -171,6 +171,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     try:
         result = synthesise(config, targets=targets, components=components, seeds=args.seeds,
                             first_seed=args.first_seed, fmax=not args.no_fmax,
+                            pnr_timeout_min=(PNR_TIMEOUT_MIN if args.pnr_timeout is None
+                                             else args.pnr_timeout),
                             build_dir=args.build_dir,
                             progress=lambda text: _status(
                                 f"{time.perf_counter() - start:6.0f}s {text}"))
@@ -189,7 +191,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
             pnr = entry.get(f"{target}_pnr")
             if pnr:
                 fmax = (f"Fmax {pnr['fmax_mhz']:.1f} MHz (median of seeds {pnr['seeds']})"
-                        if pnr["fits"] else f"does not fit: {pnr['error']}")
+                        if pnr["fits"] else f"not placed and routed: {pnr['error']}")
                 print(f"{name} on {pnr['device']}: {fmax}")
     print(f"synthesis of {config.slug} took {time.perf_counter() - start:.0f} s")
     _write_outputs(args, result, lambda path: write_markdown(path, result, comparison))
@@ -446,6 +448,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--first-seed", type=int, default=1,
                    help="first nextpnr seed (default 1; seeds are first .. first + seeds - 1)")
     p.add_argument("--no-fmax", action="store_true", help="skip place and route")
+    p.add_argument("--pnr-timeout", type=float, metavar="MINUTES",
+                   help="stop a place-and-route run that takes longer and report the design as "
+                   "not placed and routed (default 60)")
     p.add_argument("--trace", help="trace for the equal-area comparison (default "
                    "build/traces/terrain-20.npz if present, else the committed fixture)")
     p.add_argument("--build-dir", default="build/synth", help="work and cache directory")

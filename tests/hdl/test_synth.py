@@ -2,6 +2,7 @@
 the JSON, figures that follow from the config), place and route, the sweep's helpers."""
 
 import json
+import subprocess
 
 import pytest
 from amaranth.hdl import Module
@@ -11,6 +12,7 @@ from amaranth.sim import Simulator
 
 from ditto.cli import main
 from ditto.config import preset
+from ditto.hdl import synth
 from ditto.hdl.generate import COMPONENTS
 from ditto.hdl.serialised import SerialisedIO
 from ditto.hdl.sweep import pareto_flags, sweep_configs
@@ -97,18 +99,59 @@ def test_synth_tiny_generic_structure_and_memory_bits(tmp_path, monkeypatch):
     assert (report.parent / "area-equal-area.png").stat().st_size > 0
 
 
-def test_synth_ice40_places_and_routes_the_wrapped_dense_core(tmp_path):
+def test_synth_ice40_places_and_routes_the_wrapped_dense_core(tmp_path, monkeypatch):
     out = tmp_path / "area.json"
-    assert main(["synth", "--config", "tiny", "--target", "ice40", "--components",
-                 "dense_core", "--seeds", "1", "--build-dir", str(tmp_path / "synth"),
-                 "--json", str(out)]) == 0
-    entry = json.loads(out.read_text())["components"]["dense_core"]
+
+    def synth_dense_core(*options):
+        assert main(["synth", "--config", "tiny", "--target", "ice40", "--components",
+                     "dense_core", "--seeds", "1", "--build-dir", str(tmp_path / "synth"),
+                     "--json", str(out), *options]) == 0
+        return json.loads(out.read_text())["components"]["dense_core"]
+
+    entry = synth_dense_core()
     assert entry["ice40"]["luts"] > 0 and entry["ice40"]["flip_flops"] > 0
     pnr = entry["ice40_pnr"]
     assert pnr["fits"] and pnr["fmax_mhz"] > 0 and len(pnr["fmax_by_seed"]) == 1
     # Every port bit of the core goes through the serialised I/O's flip-flops.
     assert pnr["utilisation"]["ICESTORM_LC"]["used"] >= (entry["wrapper"]["input_bits"]
                                                          + entry["wrapper"]["output_bits"])
+
+    # Place and route that runs out of time (made to, here): reported, not fatal.
+    routing_runs = []
+    real_run_tool = synth.run_tool
+
+    def run_tool(name, args, cwd, **kwargs):
+        if name.startswith("yowasp-nextpnr"):
+            routing_runs.append(kwargs["timeout"])
+            raise subprocess.TimeoutExpired(name, kwargs["timeout"])
+        return real_run_tool(name, args, cwd, **kwargs)
+
+    monkeypatch.setattr(synth, "run_tool", run_tool)
+    pnr = synth_dense_core("--first-seed", "2", "--pnr-timeout", "0.5")["ice40_pnr"]
+    assert routing_runs == [30]
+    assert not pnr["fits"] and pnr["fmax_mhz"] is None and pnr["seed"] == 2
+    assert "nextpnr did not finish within 0.5 min (seed 2" in pnr["error"]
+    # Cached under the same limit; tried again under a longer one.
+    synth_dense_core("--first-seed", "2", "--pnr-timeout", "0.5")
+    assert routing_runs == [30]
+    synth_dense_core("--first-seed", "2", "--pnr-timeout", "1")
+    assert routing_runs == [30, 60]
+    # A routed result holds under any limit.
+    assert synth_dense_core("--pnr-timeout", "0.01")["ice40_pnr"]["fits"]
+    assert routing_runs == [30, 60]
+
+
+def test_synth_ecp5_places_and_routes_the_wrapped_dense_core(tmp_path):
+    out = tmp_path / "area.json"
+    assert main(["synth", "--config", "tiny", "--target", "ecp5", "--components", "dense_core",
+                 "--seeds", "1", "--build-dir", str(tmp_path / "synth"),
+                 "--json", str(out)]) == 0
+    entry = json.loads(out.read_text())["components"]["dense_core"]
+    assert entry["ecp5"]["luts"] > 0 and entry["ecp5"]["flip_flops"] > 0
+    pnr = entry["ecp5_pnr"]
+    assert pnr["fits"] and pnr["fmax_mhz"] > 0
+    assert pnr["utilisation"]["TRELLIS_FF"]["used"] >= (entry["wrapper"]["input_bits"]
+                                                        + entry["wrapper"]["output_bits"])
 
 
 def test_synth_rejects_unknown_target(capsys):
