@@ -30,7 +30,7 @@ from amaranth_boards.ulx3s import (
 )
 
 from ditto.config import DittoConfig, preset
-from ditto.tools import ToolError, find_tool
+from ditto.tools import ToolError, find_tool, read_nextpnr_report
 
 from .selftest import SelfTest
 
@@ -188,17 +188,6 @@ def _run_step(argv: list[str], cwd: Path, env: dict, log: Path) -> None:
         reason = (errors or lines or ["no output"])[0 if errors else -1].strip()
         raise BoardBuildError(f"{Path(argv[0]).name} failed (exit {result.returncode}): "
                               f"{reason} (see {log})")
-
-
-def read_nextpnr_report(path: Path) -> tuple[dict, dict]:
-    """``(utilisation, fmax)`` from nextpnr's ``--report`` JSON."""
-    report = json.loads(Path(path).read_text())
-    utilisation = {cell: (int(v["used"]), int(v["available"]))
-                   for cell, v in report.get("utilization", {}).items()}
-    # nextpnr-ecp5 names a clock after its global net: "$glbnet$cd_sync.clk".
-    fmax = {clock.removeprefix("$glbnet$"): (float(v["achieved"]), float(v["constraint"]))
-            for clock, v in report.get("fmax", {}).items()}
-    return utilisation, fmax
 
 
 def build_board(name: str, out: str | os.PathLike, *, selftest: SelfTest | None = None,

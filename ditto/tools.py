@@ -3,16 +3,24 @@ Python first (the project's ``.venv``), then on ``PATH``."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["ToolError", "find_tool", "run_tool"]
+__all__ = ["ToolError", "find_tool", "read_nextpnr_report", "run_tool"]
 
 
 class ToolError(RuntimeError):
-    """A tool is missing or failed; the message names the tool and what to do."""
+    """A tool is missing or failed; the message names the tool and what to do.
+
+    ``errors`` holds the ERROR lines of the tool's own log (``-l FILE``), if any.
+    """
+
+    def __init__(self, message: str, errors: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.errors = errors
 
 
 def find_tool(name: str) -> str | None:
@@ -40,13 +48,27 @@ def run_tool(name: str, args: list[str], cwd: str | Path, *, log: str,
                                 timeout=timeout, check=False)
     if result.returncode != 0:
         tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
+        errors = []
         # A tool run with "-l FILE" (yosys, nextpnr) writes its error there, not to stdout.
         if "-l" in args and args.index("-l") + 1 < len(args):
             tool_log = Path(cwd) / args[args.index("-l") + 1]
             if tool_log.exists():
                 lines = tool_log.read_text(errors="replace").splitlines()
+                errors = [line.strip() for line in lines if "ERROR" in line]
                 tail += [line for line in lines if "ERROR" in line and line not in tail][-3:]
                 log_path = tool_log
         raise ToolError(f"{name} failed (exit {result.returncode}) in {cwd}; see {log_path}:\n"
-                        + "\n".join(tail))
+                        + "\n".join(tail), tuple(errors))
     return result
+
+
+def read_nextpnr_report(path: str | Path) -> tuple[dict, dict]:
+    """``(utilisation, fmax)`` from nextpnr's ``--report`` JSON: ``{cell: (used,
+    available)}`` and ``{clock: (achieved MHz, constraint MHz)}``."""
+    report = json.loads(Path(path).read_text())
+    utilisation = {cell: (int(v["used"]), int(v["available"]))
+                   for cell, v in report.get("utilization", {}).items()}
+    # nextpnr-ecp5 names a clock after its global net: "$glbnet$cd_sync.clk".
+    fmax = {clock.removeprefix("$glbnet$"): (float(v["achieved"]), float(v["constraint"]))
+            for clock, v in report.get("fmax", {}).items()}
+    return utilisation, fmax

