@@ -193,8 +193,26 @@ def cmd_synth(args: argparse.Namespace) -> int:
                 fmax = (f"Fmax {pnr['fmax_mhz']:.1f} MHz (median of seeds {pnr['seeds']})"
                         if pnr["fits"] else f"not placed and routed: {pnr['error']}")
                 print(f"{name} on {pnr['device']}: {fmax}")
+                for seed, path in zip(pnr.get("seeds", []), pnr.get("critical_paths", []),
+                                      strict=False):
+                    if path:
+                        print(f"  seed {seed} critical path {path['delay_ns']:.2f} ns: "
+                              f"{path['from']} -> {path['to']}")
     print(f"synthesis of {config.slug} took {time.perf_counter() - start:.0f} s")
     _write_outputs(args, result, lambda path: write_markdown(path, result, comparison))
+    return 0
+
+
+def cmd_pe_fmax(args: argparse.Namespace) -> int:
+    from .hdl.component_fmax import compute_unit_fmax
+
+    if args.seeds < 1:
+        raise UserError(f"--seeds {args.seeds}: need at least one seed")
+    config = preset(args.config)
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    result = compute_unit_fmax(config, seeds=seeds, progress=_status)
+    _end_progress()
+    print(result.summary())
     return 0
 
 
@@ -204,7 +222,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     base = preset(args.config)
     try:
         configs = sweep_configs(base, pes=args.pes, scan_widths=args.scan_widths,
-                                lane_bits=args.lane_bits, depths=args.depths)
+                                lane_bits=args.lane_bits, groups=args.groups,
+                                depths=args.depths)
     except (ValueError, ConfigError) as error:
         raise UserError(str(error)) from None
     fmax_target = None if args.fmax_target == "none" else args.fmax_target
@@ -307,6 +326,8 @@ def cmd_utilisation(args: argparse.Namespace) -> int:
     config = preset(args.config)
     if args.scan_width:
         config = config.replace(scan_width=args.scan_width)
+    if args.dispatch_groups:
+        config = config.replace(dispatch_groups=args.dispatch_groups)
     if args.dispatch_depth:
         config = config.replace(dispatch_depth=args.dispatch_depth)
     steps = [int(s) for s in args.steps.split(",")]
@@ -314,8 +335,8 @@ def cmd_utilisation(args: argparse.Namespace) -> int:
     lane, scan = result["lane_bound"], result["scan_bound"]
     cycles = sum(v["cycles"] for v in lane.values())
     ideal = sum(v["ideal"] for v in lane.values())
-    print(f"config {config.slug}, dispatch FIFO {config.dispatch_capacity} groups, DIFF steps "
-          f"{steps}")
+    print(f"config {config.slug}, {config.dispatch_groups} groups a cycle into a "
+          f"{config.dispatch_depth}-group FIFO, DIFF steps {steps}")
     print(f"{'lane-bound tiles':<22} {'cycles':>12} {'ideal':>12} {'cycles/ideal':>13} "
           f"{'cycles/groups':>14}")
     for group, v in sorted(lane.items()):
@@ -403,6 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("trace", help="trace file written by 'ditto trace'")
     p.add_argument("--steps", default="5,10,15", help="DIFF steps to measure (default 5,10,15)")
     p.add_argument("--scan-width", type=int, help="override the config's scan_width")
+    p.add_argument("--dispatch-groups", type=int,
+                   help="override the most lane groups the packer pushes a cycle")
     p.add_argument("--dispatch-depth", type=int, help="override the dispatch FIFO depth")
     p.set_defaults(func=cmd_utilisation)
 
@@ -458,13 +481,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", help="write a Markdown report (PNG plot beside it)")
     p.set_defaults(func=cmd_synth)
 
+    p = with_config(sub.add_parser("pe-fmax", help="Fmax of one compute unit (PE) on an "
+                                   "iCE40 HX8K with registered I/O, median over seeds"))
+    p.add_argument("--seeds", type=int, default=3, help="nextpnr seeds (default 3)")
+    p.add_argument("--first-seed", type=int, default=1, help="first seed (default 1)")
+    p.set_defaults(func=cmd_pe_fmax)
+
     p = with_config(sub.add_parser("sweep", help="area, Fmax and real-trace cycles over "
-                                   "P, E, lane_bits and dispatch depth; CSV and Pareto plot"))
+                                   "P, E, lane_bits, dispatch groups and FIFO depth; CSV and "
+                                   "Pareto plot"))
     p.add_argument("--pes", default="4,8,16", help="values of P (default 4,8,16)")
     p.add_argument("--scan-widths", default="16,32", help="values of E (default 16,32)")
     p.add_argument("--lane-bits", default="5", help="values of lane_bits (>= 5; default 5)")
-    p.add_argument("--depths", default="auto", help="dispatch FIFO depths in lane groups "
-                   "('auto' = the config's default; default auto)")
+    p.add_argument("--groups", default=None, help="values of dispatch_groups, the most lane "
+                   "groups the packer pushes a cycle (default: the config's)")
+    p.add_argument("--depths", default=None, help="dispatch FIFO depths in lane groups "
+                   "(default: the config's)")
     p.add_argument("--fmax-target", default="ecp5", choices=["ecp5", "ice40", "none"],
                    help="FPGA for the Fmax column (default ecp5)")
     p.add_argument("--seeds", type=int, default=1, help="nextpnr seeds per point (default 1)")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from ditto import pipeline
+
 __all__ = ["ConfigError", "DittoConfig", "PRESETS", "preset"]
 
 
@@ -46,10 +48,13 @@ class DittoConfig:
         Processing elements = output channels computed in parallel (P).
     scan_width : int
         Elements the encoding unit reads per cycle (E).
-    dispatch_depth : int or None
-        Capacity, in lane groups, of the FIFO between the dispatcher's packer and the PEs.
-        It must hold the most groups one beat can complete (``max_groups_per_beat``);
-        ``None`` picks twice that.
+    dispatch_groups : int
+        Most lane groups the dispatcher's packer pushes in one cycle (G). A beat that
+        completes more groups is held for ``ceil(groups / G)`` cycles. The PEs take one group
+        a cycle, so G = 2 already absorbs most bursts (docs/core.md has the measurements).
+    dispatch_depth : int
+        Capacity, in lane groups, of the FIFO between the dispatcher's packer and the PEs
+        (at least ``dispatch_groups``).
     weight_depth : int
         Reduction length one tile's weight buffer holds (rows of ``pes`` weights).
     max_rows : int
@@ -75,7 +80,8 @@ class DittoConfig:
     lanes: int = 4
     pes: int = 8
     scan_width: int = 32
-    dispatch_depth: int | None = None
+    dispatch_groups: int = 2
+    dispatch_depth: int = 4
     weight_depth: int = 1152
     max_rows: int = 1024
     max_reduction: int = 8192
@@ -90,8 +96,9 @@ class DittoConfig:
             raise ConfigError(f"{field}={getattr(self, field)!r}: {reason}")
 
         for field in ("act_bits", "weight_bits", "lane_bits", "acc_bits", "lanes", "pes",
-                      "scan_width", "weight_depth", "max_rows", "max_reduction", "dense_macs",
-                      "defo_entries", "defo_cycle_bits"):
+                      "scan_width", "dispatch_groups", "dispatch_depth", "weight_depth",
+                      "max_rows", "max_reduction", "dense_macs", "defo_entries",
+                      "defo_cycle_bits"):
             value = getattr(self, field)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 fail(field, "must be a positive integer")
@@ -108,11 +115,9 @@ class DittoConfig:
                  "nothing would ever need two lanes")
         if self.lanes % 2:
             fail("lanes", "lanes come in pairs (a shift-capable lane and a plain one)")
-        if self.dispatch_depth is not None and (
-                not isinstance(self.dispatch_depth, int)
-                or self.dispatch_depth < self.max_groups_per_beat):
-            fail("dispatch_depth", f"must be an integer >= {self.max_groups_per_beat}, the "
-                 f"most lane groups one beat of {self.scan_width} elements can complete")
+        if self.dispatch_depth < self.dispatch_groups:
+            fail("dispatch_depth", f"must be >= dispatch_groups={self.dispatch_groups}: the "
+                 "FIFO must take a whole cycle's push")
         if self.dense_macs % 2:
             fail("dense_macs", "must be even: DenseCore PEs reuse the paired-lane compute unit")
         if self.weight_depth > self.max_reduction:
@@ -179,17 +184,10 @@ class DittoConfig:
         return self.lanes // 2
 
     @property
-    def max_groups_per_beat(self) -> int:
-        """Most lane groups one beat completes: a carry of ``lanes - 1`` operands plus a beat
-        of FULL elements, ``ceil((lanes - 1 + 2 * scan_width) / lanes)``."""
-        return -(-(self.lanes - 1 + 2 * self.scan_width) // self.lanes)
-
-    @property
-    def dispatch_capacity(self) -> int:
-        """Lane groups the dispatch FIFO holds."""
-        if self.dispatch_depth is not None:
-            return self.dispatch_depth
-        return 2 * self.max_groups_per_beat
+    def max_beat_operands(self) -> int:
+        """Most lane operands in the packer at once: a carry of ``lanes - 1`` operands plus
+        a beat of FULL elements."""
+        return self.lanes - 1 + 2 * self.scan_width
 
     @property
     def weight_addr_bits(self) -> int:
@@ -199,24 +197,26 @@ class DittoConfig:
     def row_addr_bits(self) -> int:
         return max(1, (self.max_rows - 1).bit_length())
 
-    # Pipeline latencies of the reference microarchitecture; the RTL is held to them.
+    # Pipeline latencies: sums of the stage latencies declared in ``ditto.pipeline``.
     @property
-    def drain_latency(self) -> int:
-        """Cycles from a row's last lane group leaving the dispatch FIFO to that row's
-        output beat (weight read, multiply, adder tree, accumulation read-modify-write)."""
-        return 5
+    def front_latency(self) -> int:
+        """DittoCore: cycles from a beat's transfer on ``act`` to the first cycle the packer
+        can push its groups (encoder register, then the packer's prefix-sum register)."""
+        return pipeline.ENCODER + pipeline.PACKER
 
     @property
-    def dense_drain_latency(self) -> int:
-        """DenseCore: cycles from a row's last input beat to that row's output beat."""
-        return 5
+    def drain_latency(self) -> int:
+        """Cycles from a row's last lane group entering the group stage (DittoCore: leaving
+        the dispatch FIFO; DenseCore: its last activation beat) to that row's output beat:
+        weight read, PE, accumulation read-modify-write. Both cores share this back end."""
+        return pipeline.WEIGHT_READ + pipeline.PE + pipeline.ACCUMULATOR
 
     @property
     def slug(self) -> str:
         """Short name for build directories, test ids and report rows."""
         mode = "" if self.act_classify else "-paperact"
         return (f"{self.name}-p{self.pes}e{self.scan_width}l{self.lane_bits}"
-                f"a{self.acc_bits}{mode}")
+                f"g{self.dispatch_groups}q{self.dispatch_depth}a{self.acc_bits}{mode}")
 
     def replace(self, **changes) -> DittoConfig:
         """A copy with some fields changed (validated again)."""

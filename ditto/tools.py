@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["ToolError", "find_tool", "read_nextpnr_report", "run_tool"]
+__all__ = ["ToolError", "find_tool", "read_critical_path", "read_nextpnr_report", "run_tool"]
 
 
 class ToolError(RuntimeError):
@@ -72,3 +72,20 @@ def read_nextpnr_report(path: str | Path) -> tuple[dict, dict]:
     fmax = {clock.removeprefix("$glbnet$"): (float(v["achieved"]), float(v["constraint"]))
             for clock, v in report.get("fmax", {}).items()}
     return utilisation, fmax
+
+
+def read_critical_path(path: str | Path) -> dict | None:
+    """The worst register-to-register path of nextpnr's ``--report`` JSON: ``{"from": start
+    cell, "to": end cell, "delay_ns": total}``, or None if it lists none (paths from or to a
+    pin, ``<async>``, are left out)."""
+    report = json.loads(Path(path).read_text())
+    worst = None
+    for entry in report.get("critical_paths", []):
+        steps = entry.get("path", [])
+        if not steps or "<async>" in (entry.get("from"), entry.get("to")):
+            continue
+        delay = sum(step.get("delay", 0.0) for step in steps)
+        if worst is None or delay > worst["delay_ns"]:
+            worst = {"from": steps[0]["from"]["cell"], "to": steps[-1]["to"]["cell"],
+                     "delay_ns": round(delay, 2)}
+    return worst

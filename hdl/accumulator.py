@@ -5,6 +5,7 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ditto import pipeline
 from ditto.config import DittoConfig
 
 from ._params import check_config, check_flag
@@ -90,7 +91,7 @@ class AccumulationBuffer(wiring.Component):
     """
 
     #: Cycles from the input transfer of a beat to its output beat being valid.
-    LATENCY = 2
+    LATENCY = pipeline.ACCUMULATOR
 
     def __init__(self, *, config: DittoConfig, asic: bool = False):
         self._config = check_config(self, config)

@@ -136,7 +136,8 @@ def _component_rows(synth: dict) -> list[str]:
 
 def _pnr_rows(synth: dict) -> list[str]:
     lines = ["| core | target | device | fits | Fmax (MHz, median) | Fmax by seed | "
-             "serialised I/O (in/out bits) |", "|---" * 7 + "|"]
+             "serialised I/O (in/out bits) | critical path of the first seed |",
+             "|---" * 8 + "|"]
     for name, entry in synth["components"].items():
         for target in ("ice40", "ecp5"):
             pnr = entry.get(f"{target}_pnr")
@@ -145,9 +146,12 @@ def _pnr_rows(synth: dict) -> list[str]:
             wrapper = entry.get("wrapper", {})
             seeds = ", ".join(f"{f:.1f}" for f in pnr.get("fmax_by_seed", [])) or pnr.get(
                 "error", "")
+            path = (pnr.get("critical_paths") or [None])[0]
+            where = f"`{path['from']}` → `{path['to']}`" if path else ""
             lines.append(f"| {name} | {target} | {pnr['device']} | "
                          f"{'yes' if pnr['fits'] else 'no'} | {_fmt(pnr['fmax_mhz'], 1)} | "
-                         f"{seeds} | {wrapper.get('input_bits')}/{wrapper.get('output_bits')} |")
+                         f"{seeds} | {wrapper.get('input_bits')}/{wrapper.get('output_bits')} "
+                         f"| {where} |")
     return lines
 
 

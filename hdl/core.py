@@ -8,7 +8,7 @@ DenseCore feeds ``dense_macs`` int8 activations a cycle straight to its multipli
 ``ditto.sim.cycles`` predicts both cores' cycle counts exactly.
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -17,7 +17,7 @@ from ditto.enums import DiffClass, Mode
 
 from ._params import check_config, check_flag
 from .accumulator import AccumulationBuffer, accumulator_output_layout
-from .dispatch import ZeroSkipDispatcher
+from .dispatch import ZeroSkipDispatcher, dispatch_group_layout, weight_row
 from .encoding import EncodingUnit
 from .pe import ComputeUnit
 from .sram import add_memory
@@ -71,12 +71,21 @@ def counters_layout() -> data.StructLayout:
     model predicts); ``elements``: activations encoded (padding excluded); ``zero``, ``low``,
     ``full``: their classes (DenseCore: all zero counts, every element counted as full);
     ``lane_slots``: lane operands issued to the PEs (``low + 2 * full``); ``groups``: lane
-    groups (DenseCore: MAC beats) issued; ``stall_cycles``: cycles a classified beat waited
-    for room in the dispatch FIFO.
+    groups (DenseCore: MAC beats) issued; ``stall_cycles``: cycles the dispatcher's packer
+    held groups that found no room in the dispatch FIFO.
     """
     return data.StructLayout({name: unsigned(COUNTER_BITS) for name in (
         "cycles", "elements", "zero", "low", "full", "lane_slots", "groups",
         "stall_cycles")})
+
+
+def _popcount(bits) -> Value:
+    """Number of set bits, as a balanced adder tree."""
+    values = [Value.cast(bit) for bit in bits]
+    while len(values) > 1:
+        values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]
+    return values[0]
 
 
 class _TileCore(wiring.Component):
@@ -114,24 +123,33 @@ class _TileCore(wiring.Component):
                      self.counters.zero.eq(counters.elements - counters.low - counters.full)]
 
         # ---- control: IDLE -> (LOAD) -> SCAN -> DRAIN -> IDLE --------------------------
-        weight_row = Signal(range(config.weight_depth + 1))
-        beats_left = Signal(range(config.max_rows * config.weight_depth + 1))
-        rows_left = Signal(range(config.max_rows + 1))
+        # Per-tile constants are registered when the command is taken, and the row position
+        # is a countdown, so no arithmetic on the command lies on a per-beat path.
         width = self._beat_width
-        beats_per_row = Signal(range(config.weight_depth + 1))
-        m.d.comb += beats_per_row.eq((cmd.k + width - 1) // width)
+        weight_row = Signal(range(config.weight_depth + 1))
+        rows_left = Signal(range(config.max_rows + 1))       # output rows still to come
+        scan_rows_left = Signal(range(config.max_rows + 1))  # rows still to scan
+        last_beat_index = Signal(range(-(-config.weight_depth // width)))  # beats a row - 1
+        last_beat_real = Signal(range(1, width + 1))  # real elements in a row's last beat
+        beat_in_row = Signal.like(last_beat_index)
+        last = Signal()     # the next beat is its row's last
+        real = Signal(range(width + 1))  # real elements in the next beat
+        m.d.comb += [last.eq(beat_in_row == last_beat_index),
+                     real.eq(Mux(last, last_beat_real, width))]
 
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(self.cmd.valid):
+                    k_minus_1 = self.cmd.payload.k - 1
                     m.d.sync += [cmd.eq(self.cmd.payload), weight_row.eq(0),
                                  rows_left.eq(self.cmd.payload.rows),
+                                 scan_rows_left.eq(self.cmd.payload.rows),
+                                 last_beat_index.eq(k_minus_1 // width),
+                                 last_beat_real.eq(k_minus_1 % width + 1),
+                                 beat_in_row.eq(0),
                                  *(getattr(counters, name).eq(0) for name in
                                    counters_layout().members),
                                  counters.cycles.eq(1)]
-                    m.d.sync += beats_left.eq(
-                        self.cmd.payload.rows
-                        * ((self.cmd.payload.k + width - 1) // width))
                     with m.If(self.cmd.payload.load_weights):
                         m.next = "LOAD"
                     with m.Else():
@@ -142,7 +160,7 @@ class _TileCore(wiring.Component):
                     with m.If(weight_row + 1 == cmd.k):
                         m.next = "SCAN"
             with m.State("SCAN"):
-                with m.If(beats_left == 0):
+                with m.If(scan_rows_left == 0):
                     m.next = "DRAIN"
             with m.State("DRAIN"):
                 with m.If(rows_left == 0):
@@ -151,11 +169,15 @@ class _TileCore(wiring.Component):
         # Verilog simulators then evaluate them from time zero, whatever the state does.
         m.d.comb += [self.cmd.ready.eq(fsm.ongoing("IDLE")),
                      self.weights.ready.eq(fsm.ongoing("LOAD"))]
-        scanning = fsm.ongoing("SCAN") & (beats_left != 0)
+        scanning = fsm.ongoing("SCAN") & (scan_rows_left != 0)
         busy = ~fsm.ongoing("IDLE")
         m.d.comb += self.busy.eq(busy)
         with m.If(busy & (rows_left != 0)):
             m.d.sync += counters.cycles.eq(counters.cycles + 1)
+        with m.If(self.act.valid & self.act.ready):
+            m.d.sync += [beat_in_row.eq(Mux(last, 0, beat_in_row + 1)),
+                         scan_rows_left.eq(scan_rows_left - last),
+                         counters.elements.eq(counters.elements + real)]
 
         # ---- weight buffer ------------------------------------------------------------------
         weight_write, reads = add_memory(m, "weight_buffer", shape=weight_layout(config),
@@ -165,8 +187,8 @@ class _TileCore(wiring.Component):
                      weight_write.en.eq(self.weights.valid & self.weights.ready)]
 
         # ---- front end: activation beats -> lane groups with weight addresses ---------------
-        group_valid, group, group_ready = self._front_end(m, cmd, scanning, beats_left,
-                                                          counters)
+        group_valid, group, group_ready = self._front_end(m, cmd, scanning, beat_in_row, last,
+                                                          real, counters)
 
         # ---- group stage: the weight rows are read while the group waits one cycle ---------
         pe_config = self._pe_config
@@ -255,20 +277,13 @@ class DittoCore(_TileCore):
         super().__init__(config=config, beat_layout=beat, pe_lanes=config.lanes,
                          pe_lane_bits=config.lane_bits, asic=asic)
 
-    def _front_end(self, m, cmd, scanning, beats_left, counters):
+    def _front_end(self, m, cmd, scanning, beat_in_row, last, real, counters):
         config = self._config
         width = config.scan_width
         m.submodules.encoder = encoder = EncodingUnit(config=config)
         m.submodules.dispatcher = dispatcher = ZeroSkipDispatcher(config=config)
         wiring.connect(m, encoder.o, dispatcher.i)
         m.d.comb += encoder.mode.eq(cmd.mode)
-
-        beat_in_row = Signal(range(config.weight_depth + 1))
-        last = Signal()
-        beats_per_row = (cmd.k + width - 1) // width
-        m.d.comb += last.eq(beat_in_row + 1 == beats_per_row)
-        real = Signal(range(width + 1))  # real elements in this beat
-        m.d.comb += real.eq(Mux(last, cmd.k - beat_in_row * width, width))
         m.d.comb += [encoder.i.valid.eq(self.act.valid & scanning),
                      self.act.ready.eq(encoder.i.ready & scanning),
                      encoder.i.payload.x_cur.eq(self.act.payload.x_cur),
@@ -276,22 +291,25 @@ class DittoCore(_TileCore):
                      encoder.i.payload.last.eq(last)]
         for n in range(width):
             m.d.comb += encoder.i.payload.valid[n].eq(n < real)
-        with m.If(self.act.valid & self.act.ready):
-            m.d.sync += [beat_in_row.eq(Mux(last, 0, beat_in_row + 1)),
-                         beats_left.eq(beats_left - 1),
-                         counters.elements.eq(counters.elements + real)]
-        with m.If(self.cmd.valid & self.cmd.ready):
-            m.d.sync += beat_in_row.eq(0)
 
-        # Class counters, at the packer (padding elements are ZERO and not counted).
+        # Class counters, at the dispatcher's input (padding elements are ZERO and not
+        # counted). The beat's counts are registered first and added a cycle later, which
+        # keeps the popcounts off the paths into the counters; a tile's counts are complete
+        # long before its last output.
         beat = dispatcher.i.payload
-        with m.If(dispatcher.i.valid & dispatcher.i.ready):
-            low = sum((beat.cls[n] == DiffClass.LOW) for n in range(width))
-            full = sum((beat.cls[n] == DiffClass.FULL) for n in range(width))
-            m.d.sync += [counters.low.eq(counters.low + low),
-                         counters.full.eq(counters.full + full),
-                         counters.lane_slots.eq(counters.lane_slots + low + 2 * full)]
-        with m.If(dispatcher.i.valid & ~dispatcher.i.ready):
+        beat_low = Signal(range(width + 1))
+        beat_full = Signal(range(width + 1))
+        counted = Signal()
+        m.d.sync += [counted.eq(dispatcher.i.valid & dispatcher.i.ready),
+                     beat_low.eq(_popcount(beat.cls[n] == DiffClass.LOW for n in range(width))),
+                     beat_full.eq(_popcount(beat.cls[n] == DiffClass.FULL
+                                            for n in range(width)))]
+        with m.If(counted):
+            m.d.sync += [counters.low.eq(counters.low + beat_low),
+                         counters.full.eq(counters.full + beat_full),
+                         counters.lane_slots.eq(counters.lane_slots + beat_low
+                                                + 2 * beat_full)]
+        with m.If(dispatcher.stalled):
             m.d.sync += counters.stall_cycles.eq(counters.stall_cycles + 1)
 
         group_ready = Signal()
@@ -324,32 +342,20 @@ class DenseCore(_TileCore):
         super().__init__(config=config, beat_layout=beat, pe_lanes=config.dense_macs,
                          pe_lane_bits=config.act_bits, asic=asic)
 
-    def _front_end(self, m, cmd, scanning, beats_left, counters):
+    def _front_end(self, m, cmd, scanning, beat_in_row, last, real, counters):
         config = self._config
         macs = config.dense_macs
         pe_config = self._pe_config
-        from .dispatch import dispatch_group_layout
 
         group = Signal(dispatch_group_layout(pe_config))
         group_ready = Signal()
-        beat_in_row = Signal(range(config.weight_depth + 1))
-        beats_per_row = (cmd.k + macs - 1) // macs
-        last = Signal()
-        m.d.comb += last.eq(beat_in_row + 1 == beats_per_row)
-        real = Signal(range(macs + 1))
-        m.d.comb += real.eq(Mux(last, cmd.k - beat_in_row * macs, macs))
         for lane in range(macs):
             m.d.comb += [group.lanes[lane].operand.eq(Mux(lane < real,
                                                           self.act.payload.x[lane], 0)),
-                         group.lanes[lane].k.eq(beat_in_row * macs + lane)]
+                         group.lanes[lane].k.eq(weight_row(beat_in_row, lane, macs))]
         m.d.comb += [group.first.eq(beat_in_row == 0), group.last.eq(last),
                      self.act.ready.eq(group_ready & scanning)]
         with m.If(self.act.valid & self.act.ready):
-            m.d.sync += [beat_in_row.eq(Mux(last, 0, beat_in_row + 1)),
-                         beats_left.eq(beats_left - 1),
-                         counters.elements.eq(counters.elements + real),
-                         counters.full.eq(counters.full + real),
+            m.d.sync += [counters.full.eq(counters.full + real),
                          counters.lane_slots.eq(counters.lane_slots + macs)]
-        with m.If(self.cmd.valid & self.cmd.ready):
-            m.d.sync += beat_in_row.eq(0)
         return self.act.valid & scanning, group, group_ready

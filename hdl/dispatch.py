@@ -5,17 +5,19 @@ This is the packer and dispatch FIFO of the reference microarchitecture (docs/mo
 cycle model predicts its timing exactly.
 """
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ditto import pipeline
 from ditto.config import DittoConfig
 from ditto.enums import DiffClass
 
 from ._params import check_config
 from .encoding import encoder_output_layout
 
-__all__ = ["ZeroSkipDispatcher", "dispatch_group_layout", "dispatch_op_layout"]
+__all__ = ["ZeroSkipDispatcher", "dispatch_group_layout", "dispatch_op_layout", "prefix_sums",
+           "weight_row"]
 
 
 def dispatch_op_layout(config: DittoConfig) -> data.StructLayout:
@@ -48,32 +50,69 @@ def dispatch_group_layout(config: DittoConfig) -> data.StructLayout:
     })
 
 
+def prefix_sums(values: list) -> list:
+    """Inclusive prefix sums of ``values`` as a log-depth parallel-prefix (Sklansky) tree:
+    ``ceil(log2(n))`` adder levels instead of a chain of ``n - 1``."""
+    if len(values) == 1:
+        return list(values)
+    half = len(values) // 2
+    low, high = prefix_sums(values[:half]), prefix_sums(values[half:])
+    return low + [low[-1] + value for value in high]
+
+
 class ZeroSkipDispatcher(wiring.Component):
-    """Turn classified beats into lane groups, dropping ZERO elements.
+    """Turn classified beats into lane groups, dropping ZERO elements, at most
+    ``dispatch_groups`` groups a cycle.
 
     A beat's lane operands, in element order (LOW: its value; FULL: ``high`` with shift, then
-    ``low``), are appended to the row's *carry* (fewer than ``lanes`` operands left over from
-    the row's earlier beats); every complete group of ``lanes`` operands is pushed into a FIFO
-    of ``config.dispatch_capacity`` groups. A row's last beat flushes the carry as a partial
-    group and always pushes at least one group, which carries ``last`` (an empty group when
-    nothing else is left). Groups never mix rows; operands are never lost, duplicated or
-    reordered across groups (within a group the two operands of a pair may swap so that a
-    shifted operand sits on the pair's shift-capable lane).
+    ``low``), follow the row's *carry* (fewer than ``lanes`` operands left over from the
+    row's earlier beats); every complete group of ``lanes`` operands is pushed into a FIFO
+    of ``config.dispatch_depth`` groups, at most ``G = config.dispatch_groups`` groups a
+    cycle (a *chunk*). A row's last beat flushes the carry as a partial group and always
+    pushes at least one group, which carries ``last`` (an empty group when nothing else is
+    left). Groups never mix rows; operands are never lost, duplicated or reordered across
+    groups (within a group the two operands of a pair may swap so that a shifted operand
+    sits on the pair's shift-capable lane).
+
+    Structure
+    ---------
+    1. Input register: the beat and, per element, the slot where its first operand lands
+       (``place``): the carry count plus the exclusive prefix sum of the element costs
+       (ZERO 0, LOW 1, FULL 2) from a log-depth prefix tree, less ``G * lanes`` for each
+       chunk already pushed. The beat stays here until its last chunk is pushed.
+    2. Packer: slot ``s`` of the chunk holds element ``n``'s first operand where
+       ``place[n] == s`` and a FULL element's low part where ``place[n] == s - 1``: a
+       one-hot AND-OR of registers compared with constants. The carry fills the first
+       slots of a beat's first chunk; slots past the chunk's groups become the next carry.
+       No path runs from one beat's prefix sums to the next beat's: the carry is a small
+       count and at most ``lanes - 1`` operands. The push decision compares registers
+       (operands left, FIFO count) with constants.
+    3. A push register of ``G`` groups, then a group FIFO of ``dispatch_depth`` entries, up
+       to ``G`` writes and one read a cycle. The FIFO's capacity counts the groups in the
+       push register.
 
     Function, timing and handshake
     ------------------------------
-    - A beat is accepted in cycle ``t`` only if all groups it completes fit in the FIFO after
-      the pop of cycle ``t``: ``count - pop + groups <= dispatch_capacity``; otherwise
-      ``i.ready`` is low (it depends on ``i.payload``, never on ``i.valid``).
-    - Groups pushed in cycle ``t`` can be popped from cycle ``t + 1`` on; one pop per cycle,
-      ``o.valid = count > 0``, ``o.payload`` is the FIFO head.
-    - Reset: empty FIFO, empty carry, next group is a row's first.
+    - A beat transferred on ``i`` in cycle ``t`` is in the packer from ``t + 1``. There it
+      stays ``max(1, ceil(g / G))`` cycles when it completes ``g`` groups, or longer: a
+      chunk is pushed in cycle ``t`` only if all its groups fit in the FIFO before the pop
+      of cycle ``t``, counting both the groups it holds and the pop slots reserved from
+      ``t`` on (a pushed group reserves the first free slot ``DISPATCH_FIFO`` cycles after
+      its push or later, one a cycle), else the packer stalls
+      (``stalled``). ``i.ready`` is high when the packer is empty or pushes the beat's last
+      chunk; it depends on the held beat, never on ``i.valid``.
+    - Groups pushed in cycle ``t`` can be popped from cycle ``t + DISPATCH_FIFO`` (2) on; one
+      pop per cycle, ``o.valid`` while the FIFO's entries hold a group, ``o.payload`` is the
+      FIFO head.
+    - So a beat transferred in cycle ``t`` gives its first group at the earliest in cycle
+      ``t + LATENCY``. ``ditto.sim.cycles`` is the exact timing.
+    - Reset: empty packer, FIFO and carry; the next group is a row's first.
 
     Parameters
     ----------
     config : DittoConfig
         ``scan_width``, ``lanes``, ``lane_bits``, ``weight_depth`` (``k`` width),
-        ``dispatch_capacity``.
+        ``dispatch_groups``, ``dispatch_depth``.
 
     Members
     -------
@@ -81,19 +120,22 @@ class ZeroSkipDispatcher(wiring.Component):
         Classified beats from the :class:`~ditto.hdl.encoding.EncodingUnit`.
     o : Out(stream.Signature(dispatch_group_layout(config)))
         Lane groups for the PEs.
-    count : Out(range(dispatch_capacity + 1))
-        Groups in the FIFO (for monitoring).
+    count : Out(range(dispatch_depth + 1))
+        Groups in the FIFO and its push register (for monitoring).
+    stalled : Out(1)
+        The packer holds a chunk that does not fit in the FIFO this cycle.
     """
 
-    #: Groups pushed in cycle ``t`` can leave from cycle ``t + LATENCY`` on.
-    LATENCY = 1
+    #: Cycles from a beat's transfer to the first cycle its first group may leave.
+    LATENCY = pipeline.PACKER + pipeline.DISPATCH_FIFO
 
     def __init__(self, *, config: DittoConfig):
         self._config = check_config(self, config)
         super().__init__({
             "i": In(stream.Signature(encoder_output_layout(config))),
             "o": Out(stream.Signature(dispatch_group_layout(config))),
-            "count": Out(range(config.dispatch_capacity + 1)),
+            "count": Out(range(config.dispatch_depth + 1)),
+            "stalled": Out(1),
         })
 
     @property
@@ -104,113 +146,170 @@ class ZeroSkipDispatcher(wiring.Component):
         config = self._config
         m = Module()
         lanes, width = config.lanes, config.scan_width
-        capacity = config.dispatch_capacity
-        max_groups = config.max_groups_per_beat
-        slots = max_groups * lanes
+        per_cycle, depth = config.dispatch_groups, config.dispatch_depth
+        # The chunk's groups, then the operands that become the carry after them.
+        slots = per_cycle * lanes + lanes - 1
         op_layout = dispatch_op_layout(config)
         group_layout = dispatch_group_layout(config)
-        beat = self.i.payload
 
-        # ---- state -----------------------------------------------------------------------
+        # ---- 1. input register: the beat and where its elements land ---------------------
+        beat = Signal(encoder_output_layout(config))
+        held = Signal()
+        first_chunk = Signal()  # the held beat has pushed nothing yet
+        beat_index = Signal(range(-(-config.weight_depth // width)))  # of the held beat
+        next_index = Signal.like(beat_index)  # of the next beat transferred
+        # places[n]: the slot of the current chunk where element n's first operand lands,
+        # i.e. the carry count plus the element's exclusive prefix sum, less the operands
+        # of this beat already pushed. Registered, so each slot is a one-hot AND-OR.
+        places = [Signal(range(-(2 * width + lanes), 2 * width + lanes), name=f"place_{n}")
+                  for n in range(width)]
+        costs = [self.i.payload.cls[n].as_value() for n in range(width)]  # ZERO/LOW/FULL = 0/1/2
+        sums = prefix_sums(costs)
+
+        # ---- 2. packer ---------------------------------------------------------------------
         carry = Signal(data.ArrayLayout(op_layout, max(lanes - 1, 1)))
-        carry_count = Signal(range(lanes))
-        row_first = Signal(init=1)            # the next group pushed starts a row
-        beat_index = Signal(range(-(-config.weight_depth // width) + 1))  # beat in its row
-        fifo = Signal(data.ArrayLayout(group_layout, capacity))
-        read_ptr = Signal(range(capacity))
-        write_ptr = Signal(range(capacity))
-        count = Signal(range(capacity + 1))
+        carry_count = Signal(range(lanes))  # operands in ``carry``
+        row_first = Signal(init=1)   # the next group pushed starts a row
+        # Operands of the held beat (carry included) not yet pushed: a register of its own,
+        # so that the push decision is a comparison of registers with constants.
+        available = Signal(range(2 * width + lanes))
+        groups_left = Signal(range(2 * width // lanes + 3))
+        with m.If(beat.last):
+            m.d.comb += groups_left.eq(Mux(available == 0, 1, (available + lanes - 1) // lanes))
+        with m.Else():
+            m.d.comb += groups_left.eq(available // lanes)
+        final = Signal()        # this chunk is the beat's last
+        pushed = Signal(range(per_cycle + 1))
+        m.d.comb += [final.eq(groups_left <= per_cycle),
+                     pushed.eq(Mux(final, groups_left, per_cycle))]
 
-        # ---- packing (combinational from the input beat) -----------------------------------
-        cost_bits = (2 * width + lanes).bit_length()
-        prefix = [Signal(cost_bits, name=f"prefix_{n}") for n in range(width + 1)]
-        m.d.comb += prefix[0].eq(carry_count)
-        for n in range(width):
-            cls = beat.cls[n]
-            cost = Mux(cls == DiffClass.FULL, 2, Mux(cls == DiffClass.LOW, 1, 0))
-            m.d.comb += prefix[n + 1].eq(prefix[n] + cost)
-        total = prefix[width]
-
-        # Operand sequence of the beat after the carry: slot s (s >= carry) holds an operand
-        # of the element n whose prefix range [prefix[n], prefix[n+1]) covers s; since the
-        # prefixes grow with n, n is the number of elements whose range ends at or before s.
+        index_bits = max(1, (width - 1).bit_length())
         slot = Signal(data.ArrayLayout(op_layout, slots))
         for s in range(slots):
-            index_bits = max(1, (width - 1).bit_length())
-            element = Signal(range(width + 1), name=f"element_{s}")
-            m.d.comb += element.eq(sum(prefix[n + 1] <= s for n in range(width)))
-            index = element[:index_bits] if width > 1 else Const(0, 1)
-            in_beat = element < width
-            if s < lanes - 1:  # later slots are always past the carry (fewer than lanes)
-                in_beat = in_beat & (prefix[0] <= s)
-            start = Signal(cost_bits, name=f"start_{s}")
-            m.d.comb += start.eq(Array(prefix[:width])[index])
-            is_high = (beat.cls[index] == DiffClass.FULL) & (start == s)
-            beat_op = Signal(op_layout, name=f"beat_op_{s}")
-            m.d.comb += [beat_op.operand.eq(Mux(is_high, beat.high[index], beat.low[index])),
-                         beat_op.shift.eq(is_high),
-                         beat_op.k.eq(beat_index * width + index)]
-            op = slot[s]
+            operand, shift, index, hits = [], [], [], []
+            for n in range(width):
+                cls = beat.cls[n]
+                full = cls == DiffClass.FULL
+                first_part = (cls != DiffClass.ZERO) & (places[n] == s)
+                second_part = full & (places[n] == s - 1)
+                operand.append(Mux(first_part, Mux(full, beat.high[n], beat.low[n]), 0)
+                               | Mux(second_part, beat.low[n], 0))
+                shift.append(first_part & full)
+                index.append(Mux(first_part | second_part, n, 0))
+                hits.append(first_part | second_part)
+            element = Signal(index_bits, name=f"element_{s}")
+            occupied = _or_all(hits)
+            m.d.comb += [slot[s].operand.eq(_or_all(operand)), slot[s].shift.eq(_or_all(shift)),
+                         element.eq(_or_all(index)),
+                         # An idle lane reads weight row 0, as in the reference.
+                         slot[s].k.eq(Mux(occupied, weight_row(beat_index, element, width), 0))]
             if s < lanes - 1:
-                with m.If(carry_count > s):
-                    m.d.comb += op.eq(carry[s])
-                with m.Elif(in_beat):
-                    m.d.comb += op.eq(beat_op)
-            else:
-                with m.If(in_beat):
-                    m.d.comb += op.eq(beat_op)
+                # The carry precedes the beat's operands in its first chunk only.
+                with m.If(first_chunk & (s < carry_count)):
+                    m.d.comb += slot[s].eq(carry[s])
 
-        complete = Signal(range(max_groups + 1))
-        last_groups = Signal(range(max_groups + 1))
-        m.d.comb += [complete.eq(total // lanes),
-                     last_groups.eq(Mux(total == 0, 1, (total + lanes - 1) // lanes))]
-        pushed = Signal(range(max_groups + 1))
-        m.d.comb += pushed.eq(Mux(beat.last, last_groups, complete))
-
-        groups = Signal(data.ArrayLayout(group_layout, max_groups))
-        for g in range(max_groups):
+        groups = Signal(data.ArrayLayout(group_layout, per_cycle))
+        for g in range(per_cycle):
             for p in range(lanes // 2):
                 even, odd = slot[g * lanes + 2 * p], slot[g * lanes + 2 * p + 1]
                 swap = odd.shift  # a high part on the odd lane moves to the even one
                 m.d.comb += [groups[g].lanes[2 * p].eq(Mux(swap, odd, even)),
                              groups[g].lanes[2 * p + 1].eq(Mux(swap, even, odd))]
             m.d.comb += [groups[g].first.eq(row_first & (g == 0)),
-                         groups[g].last.eq(beat.last & (pushed == g + 1))]
+                         groups[g].last.eq(beat.last & final & (pushed == g + 1))]
 
-        # ---- FIFO handshake ------------------------------------------------------------------
+        # ---- 3. push register, FIFO and handshakes ------------------------------------------
+        # A pushed chunk waits one cycle in the push register before it is written into the
+        # FIFO's entries (groups pushed in cycle t leave from t + DISPATCH_FIFO = t + 2 on).
+        staged = Signal(data.ArrayLayout(group_layout, per_cycle))
+        staged_count = Signal(range(per_cycle + 1))
+        fifo = Signal(data.ArrayLayout(group_layout, depth))
+        read_ptr = Signal(range(depth))
+        # One-hot: the entry the next group goes to. Group g of the push register goes to the
+        # entry g places further on, a rotation by a constant (wiring, no adder).
+        write_at = Signal(depth, init=1)
+        count = Signal(range(depth + 1))   # groups in the FIFO and in the push register
+        stored = Signal(range(depth + 1))  # groups in the FIFO's entries
+        # Pop slots reserved from this cycle on: each group pushed takes the first free slot
+        # from DISPATCH_FIFO cycles after its push, one a cycle. With the PEs always ready the
+        # slots are the pops, so ``count <= reserved``; room is counted in both, and the
+        # cycle model's recurrence is exact (``ditto.sim.cycles``).
+        reserved = Signal(range(depth + per_cycle + pipeline.DISPATCH_FIFO))
         pop = Signal()
-        m.d.comb += [self.o.valid.eq(count != 0), pop.eq(self.o.valid & self.o.ready),
-                     self.count.eq(count)]
-        m.d.comb += self.i.ready.eq(count - pop + pushed <= capacity)
+        room = Signal()
         push = Signal()
-        m.d.comb += push.eq(self.i.valid & self.i.ready)
+        # The carry the next beat finds: the operands after this beat's last groups (none
+        # after a row), or, while no beat is held, the carry the last one left.
+        carry_next = Signal(range(lanes))
+        m.d.comb += carry_next.eq(Mux(held, Mux(beat.last, 0, available - pushed * lanes),
+                                      carry_count))
+        m.d.comb += [self.o.valid.eq(stored != 0), pop.eq(self.o.valid & self.o.ready),
+                     self.count.eq(count), self.o.payload.eq(fifo[read_ptr]),
+                     # Room before this cycle's pop: the PEs' handshake stays off the
+                     # packer's paths (the cycle model counts the same way). One
+                     # comparison with a constant per possible chunk size, then a select.
+                     room.eq(Array([Const(1)] + [(reserved <= depth - n) & (count <= depth - n)
+                                                 for n in range(1, per_cycle + 1)])[pushed]),
+                     push.eq(held & room), self.stalled.eq(held & ~room),
+                     self.i.ready.eq(~held | (push & final))]
 
-        head = Signal(group_layout)
-        m.d.comb += head.eq(fifo[read_ptr])
-        m.d.comb += self.o.payload.eq(head)
-
-        def advance(pointer, amount):
-            wrapped = pointer + amount
-            return Mux(wrapped >= capacity, wrapped - capacity, wrapped)
+        def rotated(onehot, places):
+            places %= depth
+            return Cat(onehot[depth - places:], onehot[:depth - places]) if places else onehot
 
         with m.If(pop):
-            m.d.sync += read_ptr.eq(advance(read_ptr, 1))
+            m.d.sync += read_ptr.eq(Mux(read_ptr == depth - 1, 0, read_ptr + 1))
+        ahead = Mux(reserved == 0, 0, reserved - 1)  # the slots reserved after this cycle
+        with m.If(push & (pushed != 0)):
+            m.d.sync += reserved.eq(Mux(ahead < pipeline.DISPATCH_FIFO - 1,
+                                        pipeline.DISPATCH_FIFO - 1, ahead) + pushed)
+        with m.Else():
+            m.d.sync += reserved.eq(ahead)
+        m.d.sync += [staged.eq(groups), staged_count.eq(Mux(push, pushed, 0)),
+                     write_at.eq(Array(rotated(write_at, n)
+                                       for n in range(per_cycle + 1))[staged_count]),
+                     stored.eq(stored - pop + staged_count)]
+        for e in range(depth):
+            for g in range(per_cycle):
+                with m.If((g < staged_count) & rotated(write_at, g)[e]):
+                    m.d.sync += fifo[e].eq(staged[g])
         with m.If(push):
-            m.d.sync += write_ptr.eq(advance(write_ptr, pushed))
-            for e in range(capacity):
-                # Entry e receives group (e - write_ptr) mod capacity, if that many are pushed.
-                offset = Signal(range(capacity), name=f"offset_{e}")
-                m.d.comb += offset.eq(Mux(write_ptr <= e, e - write_ptr,
-                                          e + capacity - write_ptr))
-                with m.If(offset < pushed):
-                    m.d.sync += fifo[e].eq(groups[offset[:max(1, (max_groups - 1)
-                                                             .bit_length())]])
-            # Leftover operands become the carry (none after a row's last beat).
-            m.d.sync += carry_count.eq(Mux(beat.last, 0, total - complete * lanes))
-            for c in range(lanes - 1):
-                # Slot complete * lanes + c; slots beyond the array only hold nothing.
-                m.d.sync += carry[c].eq(slot[complete * lanes + c])
-            m.d.sync += row_first.eq(beat.last | (row_first & (pushed == 0)))
-            m.d.sync += beat_index.eq(Mux(beat.last, 0, beat_index + 1))
+            m.d.sync += [row_first.eq(Mux(beat.last & final, 1, row_first & (pushed == 0))),
+                         first_chunk.eq(0)]
+            with m.If(final):
+                for c in range(lanes - 1):
+                    m.d.sync += carry[c].eq(Array(slot[g * lanes + c]
+                                                  for g in range(per_cycle + 1))[pushed])
+            with m.Else():
+                m.d.sync += [available.eq(available - per_cycle * lanes),
+                             *(place.eq(place - per_cycle * lanes) for place in places)]
+        with m.If(self.i.ready):
+            m.d.sync += [held.eq(self.i.valid), carry_count.eq(carry_next)]
+        with m.If(self.i.valid & self.i.ready):
+            # A new beat's operands follow the carry it finds.
+            m.d.sync += [beat.eq(self.i.payload), beat_index.eq(next_index),
+                         next_index.eq(Mux(self.i.payload.last, 0, next_index + 1)),
+                         first_chunk.eq(1), available.eq(carry_next + sums[-1]),
+                         places[0].eq(carry_next),
+                         *(places[n].eq(carry_next + sums[n - 1]) for n in range(1, width))]
         m.d.sync += count.eq(count - pop + Mux(push, pushed, 0))
         return m
+
+
+def _or_all(values: list) -> Value:
+    """OR of ``values`` as a balanced tree (one-hot selection: at most one is nonzero)."""
+    while len(values) > 1:
+        values = [values[i] | values[i + 1] if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]
+    return values[0]
+
+
+def weight_row(beat_index: Value, element, width: int) -> Value:
+    """Reduction index of element ``element`` of beat ``beat_index`` in its row: a plain
+    concatenation when the beat width is a power of two."""
+    if width & (width - 1) == 0:
+        bits = (width - 1).bit_length()
+        if isinstance(element, int):
+            element = Const(element, bits)
+        return Cat(element[:bits], beat_index)
+    return beat_index * width + element

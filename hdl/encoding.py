@@ -9,6 +9,7 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ditto import pipeline
 from ditto.config import DittoConfig
 from ditto.enums import DiffClass, Mode
 
@@ -106,7 +107,7 @@ class EncodingUnit(wiring.Component):
     """
 
     #: Cycles from the input transfer of a beat to its output beat being valid.
-    LATENCY = 1
+    LATENCY = pipeline.ENCODER
 
     def __init__(self, *, config: DittoConfig):
         self._config = check_config(self, config)

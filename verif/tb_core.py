@@ -6,7 +6,8 @@ idle cycles if the case asks), the output is drained (with random backpressure i
 asks), every stream's valid/ready rules are checked, every output row is compared with the
 golden row (plain integer arithmetic), and, in cases without idle cycles or backpressure,
 the cycles from the command's transfer to the last output's transfer (inclusive) and the
-core's ``counters.cycles`` must both equal the cycle model's prediction.
+core's ``counters.cycles`` must both equal the cycle model's prediction; so must every other
+counter the job predicts (``stall_cycles`` only then, the class and group counts always).
 """
 
 from __future__ import annotations
@@ -119,7 +120,13 @@ async def _run(dut, name: str) -> None:
         end = received[-1].cycle
         measured = end - start + 1
         await ReadOnly()
-        reported = counters.unpack(dut.counters.value.to_unsigned())["cycles"]
+        values = counters.unpack(dut.counters.value.to_unsigned())
+        reported = values["cycles"]
+        for name, want in job.get("counters", {}).items():
+            # Stalls depend on the traffic; the class and group counts do not.
+            if exact_timing or name != "stall_cycles":
+                assert values[name] == want, (f"{label}: counters.{name} = {values[name]}, "
+                                              f"the model says {want}")
         if exact_timing:
             assert measured == job["cycles"], (
                 f"{label}: {measured} cycles from command to last output, the cycle model "

@@ -14,7 +14,7 @@ import numpy as np
 
 from ditto.config import DittoConfig
 from ditto.enums import Mode
-from ditto.sim.cycles import dense_tile_cycles, ditto_tile_cycles
+from ditto.sim.cycles import dense_tile_counters, ditto_tile_counters
 from ditto.sim.encoding import lane_costs
 
 __all__ = ["TileJob", "case_operands", "dense_jobs", "ditto_jobs", "fixture_jobs"]
@@ -33,6 +33,8 @@ class TileJob:
     row_base: int
     expected: np.ndarray | None  # int64 [rows, pes]: the output rows; None: not checked
     cycles: int                  # cycle model's prediction
+    # The model's other counters (``ditto.sim.cycles.ditto_tile_counters``); empty: unchecked.
+    counters: dict = field(default_factory=dict)
     label: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -101,7 +103,7 @@ def ditto_jobs(xs: list[np.ndarray], ws: list[np.ndarray], config: DittoConfig, 
                     accumulate=(mode is Mode.DIFF or index > 0), bias=bias, row_base=0,
                     expected=stored.copy() if last_chunk else None,
                     label=f"{label} cols {c0}:{c1} step {t}",
-                    cycles=ditto_tile_cycles(costs, config),
+                    **_ditto_prediction(costs, config),
                     extra={"step": t, "cols": (c0, c1), "part": "main"}))
             if t and weights_change:
                 jobs += _transposed_jobs(xs[t], ws[t][:, c0:c1], ws[t - 1][:, c0:c1],
@@ -129,9 +131,19 @@ def _transposed_jobs(x_t, w_t, w_prev, config, row_base, *, label, extra):
                                 accumulate=k0 > 0, bias=np.zeros(config.pes, np.int64),
                                 row_base=row_base, expected=expected,
                                 label=f"{label} transposed rows {r0}:{r1}",
-                                cycles=ditto_tile_cycles(costs, config),
+                                **_ditto_prediction(costs, config),
                                 extra={**extra, "part": "transposed", "rows": (r0, r1)}))
     return jobs
+
+
+def _prediction(counters: dict) -> dict:
+    """``TileJob`` fields from the model's counters."""
+    return {"cycles": counters["cycles"],
+            "counters": {name: value for name, value in counters.items() if name != "cycles"}}
+
+
+def _ditto_prediction(costs, config: DittoConfig) -> dict:
+    return _prediction(ditto_tile_counters(costs, config))
 
 
 def dense_jobs(xs: list[np.ndarray], ws: list[np.ndarray], config: DittoConfig, *,
@@ -150,7 +162,8 @@ def dense_jobs(xs: list[np.ndarray], ws: list[np.ndarray], config: DittoConfig, 
                 jobs.append(TileJob(Mode.ACT, xs[t][:, k0:k1], xs[t][:, k0:k1], w[k0:k1],
                                     accumulate=index > 0, bias=bias, row_base=0,
                                     expected=expected, label=f"{label} cols {c0}:{c1} step {t}",
-                                    cycles=dense_tile_cycles(rows, k1 - k0, config)))
+                                    **_prediction(dense_tile_counters(rows, k1 - k0,
+                                                                      config))))
     return jobs
 
 

@@ -4,6 +4,7 @@ model, random back-to-back rows, exact latency at full rate)."""
 
 import pytest
 
+from ditto import pipeline
 from ditto.config import preset
 from ditto.hdl.accumulator import AccumulationBuffer
 from ditto.verif import vectors
@@ -32,7 +33,7 @@ def test_amaranth_model_forwards_back_to_back_writes_to_one_row():
                      setup=lambda ctx: ctx.set(dut.bias, [100, -2]),
                      convert=lambda p: (int(p.row), [int(v) for v in p.y]))
     assert got == expected
-    assert AccumulationBuffer.LATENCY == 2
+    assert AccumulationBuffer.LATENCY == pipeline.ACCUMULATOR
 
 
 @pytest.mark.parametrize("config", [TINY, preset("default")], ids=lambda c: c.slug)

@@ -4,6 +4,7 @@ proof of the arithmetic core against a plain description."""
 
 import pytest
 
+from ditto import pipeline
 from ditto.config import preset
 from ditto.hdl.generate import port_map, verilog_text
 from ditto.hdl.pe import ComputeUnit, LaneGroupSum
@@ -26,7 +27,7 @@ def test_init_wrong_config():
 def test_tight_config_really_is_tight():
     lo, hi = TIGHT.acc_range
     assert TIGHT.max_partial_sum <= hi < 1.01 * TIGHT.max_partial_sum
-    assert ComputeUnit.LATENCY == 2
+    assert ComputeUnit.LATENCY == pipeline.PE
 
 
 def test_amaranth_model_sums_rows_under_backpressure():

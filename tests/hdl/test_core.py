@@ -7,7 +7,7 @@ import pytest
 from ditto.config import DittoConfig, preset
 from ditto.enums import Mode
 from ditto.hdl.core import DenseCore, DittoCore
-from ditto.sim.cycles import dense_tile_cycles, ditto_tile_cycles
+from ditto.sim.cycles import dense_tile_counters, ditto_tile_counters, ditto_tile_cycles
 from ditto.sim.encoding import lane_costs
 from ditto.verif.simulate import run_jobs
 from ditto.verif.tiles import TileJob
@@ -55,10 +55,12 @@ def test_ditto_core_act_then_diff_steps(rows, k):
         assert (outputs == plain).all(), f"step {t}"
         values = xs[t].astype(np.int16) - (xs[t - 1] if t else 0)
         costs = lane_costs(values, config)
-        assert counters["cycles"] == ditto_tile_cycles(costs, config, load_weights=(t == 0))
+        assert counters == ditto_tile_counters(costs, config, load_weights=(t == 0))
+        # The model's counts, restated from the values themselves.
         assert counters["elements"] == rows * k
-        assert counters["lane_slots"] == int(costs.sum())
         assert counters["zero"] == int((values == 0).sum())
+        assert counters["low"] == int(((values != 0) & (abs(values) <= 15)
+                                       | (values == -16)).sum())
 
 
 def test_dense_core_matches_plain_product_and_cycles():
@@ -69,7 +71,8 @@ def test_dense_core_matches_plain_product_and_cycles():
     results = run_tiles(DenseCore(config=config), config, tiles)
     for t, (outputs, counters) in enumerate(results):
         assert (outputs == xs[t].astype(np.int64) @ weights.astype(np.int64) + bias).all()
-        assert counters["cycles"] == dense_tile_cycles(4, 7, config, load_weights=(t == 0))
+        assert counters == dense_tile_counters(4, 7, config, load_weights=(t == 0))
+        assert counters["groups"] == 4 * 4  # 4 beats of 2 MACs a row of 7
 
 
 def test_reduction_chunks_accumulate_in_act_mode():

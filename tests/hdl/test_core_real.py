@@ -28,6 +28,9 @@ def check(jobs, results):
         if job.expected is not None:
             assert (result.values == job.expected).all(), job.label
         assert result.counters["cycles"] == job.cycles, job.label
+        assert job.counters, job.label  # every counter is predicted ...
+        for name, want in job.counters.items():  # ... and equal to the model's
+            assert result.counters[name] == want, f"{job.label}: {name}"
 
 
 def attention_outputs(jobs, results):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
+from ditto import pipeline
 from ditto.config import DittoConfig, preset
 from ditto.hdl.dispatch import ZeroSkipDispatcher
 from ditto.hdl.encoding import encoder_output_layout
@@ -45,14 +46,19 @@ def beats_of(encoded, config):
 
 
 def run_dispatcher(config, beats, ready=None):
-    """Drive ``beats`` (always valid), collect groups; returns (groups, push, pop cycles)."""
+    """Drive ``beats`` (always valid), collect groups; returns (groups, the cycles each beat
+    was accepted, pop cycles, cycles with ``stalled``)."""
     dut = ZeroSkipDispatcher(config=config)
-    got, pushes, pops = [], [], []
+    got, accepts, pops = [], [], []
+    stalls = 0
     ready = ready or (lambda cycle: True)
 
     async def bench(ctx):
-        index, cycle = 0, 0
-        while index < len(beats) or ctx.get(dut.o.valid):
+        nonlocal stalls
+        index, cycle, idle = 0, 0, 0
+        # After the last beat: until nothing has left for long enough to drain the packer.
+        while index < len(beats) or idle <= pipeline.PACKER + pipeline.DISPATCH_FIFO:
+            idle = idle + 1 if index == len(beats) and not ctx.get(dut.o.valid) else 0
             assert cycle < 100 * (len(beats) + 10), "dispatcher hangs"
             ctx.set(dut.i.valid, index < len(beats))
             if index < len(beats):
@@ -65,8 +71,9 @@ def run_dispatcher(config, beats, ready=None):
                                      bool(p.first), bool(p.last), -1))
                 pops.append(cycle)
             if index < len(beats) and ctx.get(dut.i.ready):
-                pushes.append(cycle)
+                accepts.append(cycle)
                 index += 1
+            stalls += ctx.get(dut.stalled)
             await ctx.tick()
             cycle += 1
 
@@ -74,13 +81,13 @@ def run_dispatcher(config, beats, ready=None):
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
-    return got, pushes, pops
+    return got, accepts, pops, stalls
 
 
 def check_tile(config, values, *, ready=None):
     encoded = encode_values(values, config)
     expected = tile_groups(encoded, config)
-    got, pushes, pops = run_dispatcher(config, beats_of(encoded, config), ready)
+    got, accepts, pops, stalls = run_dispatcher(config, beats_of(encoded, config), ready)
     strip = [(g.lanes, g.first, g.last) for g in expected]
     assert [(g.lanes, g.first, g.last) for g in got] == strip
     # Every group's arithmetic adds up to the row's dot product with any weights.
@@ -91,9 +98,12 @@ def check_tile(config, values, *, ready=None):
     assert (row_sums == values.astype(np.int64) @ weights).all()
     if ready is None:
         timing = simulate_ditto_tile(lane_costs(values, config), config, load_weights=False)
-        offset = timing.push_cycles[0]  # the model's first push is the RTL's cycle 0
-        assert pushes == [c - offset for c in timing.push_cycles]
+        # The model's beats enter the dispatcher after the encoder register; the first
+        # enters at the RTL's cycle 0.
+        offset = timing.packer_cycles[0] - pipeline.PACKER
+        assert accepts == [c - offset - pipeline.PACKER for c in timing.packer_cycles]
         assert pops == [c - offset for c in timing.pop_cycles]
+        assert stalls == timing.stall_cycles
 
 
 @pytest.mark.parametrize("p", [(0.85, 0.145, 0.005), (0.3, 0.3, 0.4), (0.0, 0.0, 1.0),
@@ -107,8 +117,11 @@ def test_groups_and_cycles_match_the_model(p, shape):
 
 @pytest.mark.parametrize("config", [
     SMALL.replace(lanes=2), SMALL.replace(lanes=6), SMALL.replace(scan_width=1),
-    SMALL.replace(dispatch_depth=SMALL.max_groups_per_beat), preset("tiny"),
-], ids=["lanes2", "lanes6", "e1", "shallow-fifo", "tiny"])
+    SMALL.replace(scan_width=6), SMALL.replace(dispatch_groups=1, dispatch_depth=1),
+    SMALL.replace(dispatch_groups=3, dispatch_depth=3),
+    SMALL.replace(scan_width=16, dispatch_groups=1, dispatch_depth=5), preset("tiny"),
+    preset("default"),
+], ids=["lanes2", "lanes6", "e1", "e6", "g1-q1", "g3-q3", "e16-g1-q5", "tiny", "default"])
 def test_other_shapes_of_the_machine(config):
     rng = np.random.default_rng(4)
     check_tile(config, random_values(rng, 6, 19, (0.4, 0.3, 0.3)))

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from amaranth.hdl import Shape
 
+from ditto import pipeline
 from ditto.config import preset
 from ditto.enums import DiffClass, Mode
 from ditto.hdl.encoding import EncodingUnit, encoder_input_layout, encoder_output_layout
@@ -37,7 +38,7 @@ def test_payload_widths_follow_the_config():
     out = encoder_output_layout(config)
     assert out["high"].shape.elem_shape.width == 6
     assert Shape.cast(out).width == 8 * (2 + 6 + 6) + 1
-    assert EncodingUnit.LATENCY == 1
+    assert EncodingUnit.LATENCY == pipeline.ENCODER
 
 
 def _encode_beats_in_amaranth(config, mode, x_cur, x_prev, valid, backpressure):

@@ -11,7 +11,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from ditto.cli import main
-from ditto.config import preset
+from ditto.config import ConfigError, preset
 from ditto.hdl import synth
 from ditto.hdl.generate import COMPONENTS
 from ditto.hdl.serialised import SerialisedIO
@@ -163,10 +163,14 @@ def test_synth_rejects_unknown_target(capsys):
 
 def test_sweep_configs_cover_the_grid_and_reject_narrow_lanes():
     configs = sweep_configs(preset("default"), pes="4,8", scan_widths="16", lane_bits="5,6",
-                            depths="auto,40")
-    assert len(configs) == 8
-    assert {(c.pes, c.lane_bits, c.dispatch_capacity) for c in configs} >= {(4, 5, 40),
-                                                                            (8, 6, 40)}
+                            groups="1,2", depths="4,8")
+    assert len(configs) == 16
+    assert {(c.pes, c.lane_bits, c.dispatch_groups, c.dispatch_depth) for c in configs} >= {
+        (4, 5, 1, 4), (8, 6, 2, 8)}
+    assert {c.dispatch_groups for c in sweep_configs(preset("default"), pes="4")} == {
+        preset("default").dispatch_groups}
+    with pytest.raises(ConfigError, match="dispatch_depth=2: must be >= dispatch_groups=3"):
+        sweep_configs(preset("default"), groups="3", depths="2")
     with pytest.raises(ValueError, match="lane_bits=4"):
         sweep_configs(preset("default"), lane_bits="4")
     with pytest.raises(ValueError, match="pes: 'x'"):

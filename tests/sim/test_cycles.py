@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ditto import pipeline
 from ditto.config import DittoConfig, preset
 from ditto.sim.cycles import (
     beat_groups,
@@ -12,6 +13,7 @@ from ditto.sim.cycles import (
     dense_tile_cycles,
     ditto_tile_cycles,
     ditto_tiles_cycles,
+    fixed_tile_cycles,
     ideal_tile_cycles,
     simulate_ditto_tile,
 )
@@ -24,9 +26,9 @@ SMALL = DittoConfig(name="small", pes=2, scan_width=4, weight_depth=64, max_rows
 def tiles(draw):
     lanes = draw(st.sampled_from([2, 4, 6]))
     scan_width = draw(st.sampled_from([1, 2, 4, 8, 16]))
-    config = SMALL.replace(lanes=lanes, scan_width=scan_width)
-    config = config.replace(dispatch_depth=config.max_groups_per_beat
-                            + draw(st.integers(0, 8)))
+    per_cycle = draw(st.integers(1, 4))
+    config = SMALL.replace(lanes=lanes, scan_width=scan_width, dispatch_groups=per_cycle,
+                           dispatch_depth=per_cycle + draw(st.integers(0, 8)))
     rows, k = draw(st.integers(1, 12)), draw(st.integers(1, 64))
     weights = draw(st.tuples(*[st.floats(0.01, 1.0)] * 3))
     seed = draw(st.integers(0, 2**32 - 1))
@@ -51,14 +53,21 @@ def test_batched_tiles_equal_single_tiles():
     assert batch.tolist() == [ditto_tile_cycles(c, SMALL) for c in costs]
 
 
+def first_push_cycle(config, k=None):
+    """The cycle the first beat reaches the packer: after the weights (when ``k`` is given)
+    and the stages in front of the packer, counted from the command at cycle 0."""
+    return 1 + (k or 0) + pipeline.ENCODER + pipeline.PACKER
+
+
 def test_all_zero_tile_is_scan_bound():
-    # 3 rows x 2 beats: one empty group per row; beats arrive one a cycle.
+    # 3 rows x 2 beats: one empty group per row, pushed by the row's last beat; the beats
+    # reach the packer one a cycle.
     config = SMALL
     costs = np.zeros((3, 8), np.uint8)
     k, beats = 8, 6
-    # weights 1..8, beats accepted 9..14, last beat pushed at 15, popped at 16, output at
-    # 16 + drain; cycles count 0..that inclusive.
-    expected = (1 + k) + beats + 1 + config.drain_latency + 1
+    last_push = first_push_cycle(config, k) + beats - 1
+    last_pop = last_push + pipeline.DISPATCH_FIFO
+    expected = last_pop + pipeline.WEIGHT_READ + pipeline.PE + pipeline.ACCUMULATOR + 1
     assert ditto_tile_cycles(costs, config) == expected
     assert simulate_ditto_tile(costs, config).row_done == [
         expected - 1 - 4, expected - 1 - 2, expected - 1]
@@ -70,9 +79,44 @@ def test_full_rows_are_lane_bound_after_the_fifo_fills():
     costs = np.full((rows, k), 2, np.uint8)
     groups = rows * k * 2 // config.lanes
     cycles = ditto_tile_cycles(costs, config, load_weights=False)
-    # Beat 0 accepted at cycle 1, pushed at 2; groups then leave one per cycle from cycle 3.
-    assert cycles == 3 + groups - 1 + config.drain_latency + 1
+    # Groups leave one per cycle from the cycle after the first push, without a gap.
+    first_pop = first_push_cycle(config) + pipeline.DISPATCH_FIFO
+    assert cycles == first_pop + groups - 1 + config.drain_latency + 1
     assert simulate_ditto_tile(costs, config, load_weights=False).stall_cycles > 0
+
+
+@pytest.mark.parametrize("per_cycle", [1, 2, 3, 4])
+def test_a_beat_is_held_one_cycle_per_chunk_of_dispatch_groups(per_cycle):
+    # Beat 0: 8 FULL elements = 16 operands = 4 groups; beat 1 (the row's last) is empty
+    # and pushes the row's empty last group.
+    config = SMALL.replace(scan_width=8, dispatch_groups=per_cycle, dispatch_depth=16)
+    costs = np.array([[2] * 8 + [0] * 8], np.uint8)
+    timing = simulate_ditto_tile(costs, config, load_weights=False)
+    start = first_push_cycle(config)
+    chunks = -(-4 // per_cycle)
+    assert timing.packer_cycles == [start, start + chunks]
+    assert timing.push_cycles == list(range(start, start + chunks + 1))
+    first_pop = start + pipeline.DISPATCH_FIFO
+    assert timing.pop_cycles == list(range(first_pop, first_pop + 5))
+    assert timing.stall_cycles == 0
+    assert ditto_tile_cycles(costs, config, load_weights=False) == timing.cycles
+
+
+def test_a_cycle_pushes_all_its_groups_or_none():
+    # FIFO of 4 with 2 groups a cycle; room is counted before the cycle's pop, in reserved
+    # pop slots: a chunk pushed at cycle t reserves the next free slots from
+    # t + DISPATCH_FIFO (2) on, one a cycle. Counted by hand, from s = the first push:
+    # s: push, slots s+2, s+3 | s+1: 3 reserved, no room | s+2: 2 reserved, push, slots
+    # s+4, s+5 | s+3: no room | s+4: push | s+5: no room | s+6: push (the last chunk).
+    assert pipeline.DISPATCH_FIFO == 2, "the hand count below assumes it"
+    config = SMALL.replace(scan_width=8, dispatch_groups=2, dispatch_depth=4)
+    costs = np.array([[2] * 8 + [2] * 8], np.uint8)  # 2 beats of 4 groups
+    timing = simulate_ditto_tile(costs, config, load_weights=False)
+    s = first_push_cycle(config)
+    assert timing.push_cycles == [s, s + 2, s + 4, s + 6]
+    assert timing.stall_cycles == 3
+    assert timing.pop_cycles == list(range(s + 2, s + 10))
+    assert ditto_tile_cycles(costs, config, load_weights=False) == timing.cycles
 
 
 def test_carry_packs_operands_across_beats_of_a_row():
@@ -97,7 +141,10 @@ def test_rows_never_share_a_group():
 def test_cycles_are_at_least_the_lane_bound_and_the_scan_bound(tile):
     config, costs, _ = tile
     cycles = ditto_tile_cycles(costs, config, load_weights=False)
-    overhead = 3 + config.drain_latency  # first pop at cycle 3; drain after the last pop
+    # The first group leaves at the earliest DISPATCH_FIFO after the first push; a row
+    # leaves drain_latency after its last group.
+    overhead = first_push_cycle(config) + pipeline.DISPATCH_FIFO + config.drain_latency
+    assert fixed_tile_cycles(config) == overhead
     beats = beat_ops(costs, config).size
     assert cycles >= ideal_tile_cycles(int(costs.sum()), config) + overhead
     assert cycles >= beats + overhead
@@ -106,7 +153,9 @@ def test_cycles_are_at_least_the_lane_bound_and_the_scan_bound(tile):
 def test_dense_tile_counts_one_beat_of_dense_macs_per_cycle():
     config = preset("default")
     rows, k = 10, 9  # 5 beats per row with 2 MACs
-    assert dense_tile_cycles(rows, k, config) == (1 + k) + rows * 5 + config.dense_drain_latency
+    last_beat = (1 + k) + rows * 5 - 1
+    expected = last_beat + pipeline.WEIGHT_READ + pipeline.PE + pipeline.ACCUMULATOR + 1
+    assert dense_tile_cycles(rows, k, config) == expected
 
 
 def test_tile_limits_are_enforced():

@@ -1,0 +1,31 @@
+"""Pipeline latencies of the reference microarchitecture, each declared once, here.
+
+Each hardware stage reads its own latency from this module (its ``LATENCY`` attribute), and
+everything that needs a total adds these up: ``DittoConfig.front_latency`` and
+``drain_latency``, hence the cycle model (``ditto.sim.cycles``) and the tests. This module
+sits below both the model and the gateware so that neither has to import the other.
+
+Each figure is the number of cycles from a beat's transfer into the stage to the stage's
+output being valid (for the dispatch FIFO: from a group's push to the first cycle it may
+leave).
+"""
+
+__all__ = ["ACCUMULATOR", "DISPATCH_FIFO", "ENCODER", "PACKER", "PE", "WEIGHT_READ"]
+
+#: EncodingUnit: input register of classified beats.
+ENCODER = 1
+#: ZeroSkipDispatcher's input stage: the beat's registered prefix sums, from which the
+#: packer pushes its groups.
+PACKER = 1
+#: Dispatch FIFO: groups pushed in cycle t can leave from cycle t + DISPATCH_FIFO (a push
+#: register, then the FIFO's own registers: the packer's selection and the FIFO's write
+#: multiplexers are not one path).
+DISPATCH_FIFO = 2
+#: Group stage of both cores: the weight buffer's synchronous read of the group's rows.
+WEIGHT_READ = 1
+#: ComputeUnit: products register, adder tree into the group-sum register, then the
+#: accumulation add into the partial-sum register (the tree and the add in one cycle were
+#: the PE's critical path on the iCE40 HX8K).
+PE = 3
+#: AccumulationBuffer: read, then add-and-write with the output register.
+ACCUMULATOR = 2
