@@ -14,9 +14,9 @@ __all__ = ["ACCUMULATOR", "DISPATCH_FIFO", "ENCODER", "PACKER", "PE", "WEIGHT_RE
 
 #: EncodingUnit: input register of classified beats.
 ENCODER = 1
-#: ZeroSkipDispatcher's input stage: the beat's registered prefix sums, from which the
-#: packer pushes its groups.
-PACKER = 1
+#: ZeroSkipDispatcher's input stages: the beat and its prefix sums, then the packer's
+#: register (the beat and the slot of each element), from which the packer pushes.
+PACKER = 2
 #: Dispatch FIFO: groups pushed in cycle t can leave from cycle t + DISPATCH_FIFO (a push
 #: register, then the FIFO's own registers: the packer's selection and the FIFO's write
 #: multiplexers are not one path).

@@ -152,36 +152,57 @@ class ZeroSkipDispatcher(wiring.Component):
         op_layout = dispatch_op_layout(config)
         group_layout = dispatch_group_layout(config)
 
-        # ---- 1. input register: the beat and where its elements land ---------------------
+        # ---- 1. prefix register: the next beat and its prefix sums ---------------------------
+        ahead = Signal(encoder_output_layout(config))
+        ahead_valid = Signal()
+        # Exclusive prefix sums of the element costs (ZERO/LOW/FULL = 0/1/2) and the beat's
+        # total, from a log-depth tree; registered, so the packer adds only the carry.
+        ahead_sums = [Signal(range(2 * width + 1), name=f"ahead_sum_{n}") for n in range(width)]
+        costs = [self.i.payload.cls[n].as_value() for n in range(width)]
+        sums = prefix_sums(costs)
+        ahead_total = Signal(range(2 * width + 1))
+        advance = Signal()  # the packer takes the beat of the prefix register
+        m.d.comb += self.i.ready.eq(~ahead_valid | advance)
+        with m.If(self.i.ready):
+            m.d.sync += ahead_valid.eq(self.i.valid)
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [ahead.eq(self.i.payload), ahead_total.eq(sums[-1]),
+                         *(ahead_sums[n].eq(sums[n - 1]) for n in range(1, width))]
+
+        # ---- the packer's register: the beat and where its elements land --------------------
         beat = Signal(encoder_output_layout(config))
         held = Signal()
         first_chunk = Signal()  # the held beat has pushed nothing yet
         beat_index = Signal(range(-(-config.weight_depth // width)))  # of the held beat
-        next_index = Signal.like(beat_index)  # of the next beat transferred
+        next_index = Signal.like(beat_index)  # of the next beat the packer takes
         # places[n]: the slot of the current chunk where element n's first operand lands,
         # i.e. the carry count plus the element's exclusive prefix sum, less the operands
         # of this beat already pushed. Registered, so each slot is a one-hot AND-OR.
         places = [Signal(range(-(2 * width + lanes), 2 * width + lanes), name=f"place_{n}")
                   for n in range(width)]
-        costs = [self.i.payload.cls[n].as_value() for n in range(width)]  # ZERO/LOW/FULL = 0/1/2
-        sums = prefix_sums(costs)
 
         # ---- 2. packer ---------------------------------------------------------------------
         carry = Signal(data.ArrayLayout(op_layout, max(lanes - 1, 1)))
         carry_count = Signal(range(lanes))  # operands in ``carry``
         row_first = Signal(init=1)   # the next group pushed starts a row
-        # Operands of the held beat (carry included) not yet pushed: a register of its own,
-        # so that the push decision is a comparison of registers with constants.
+        # Operands of the held beat (carry included) not yet pushed, and what the next chunk
+        # of them is: registers, computed when ``available`` changes, so that the push
+        # decision and the handshakes are a few gates on registers.
         available = Signal(range(2 * width + lanes))
-        groups_left = Signal(range(2 * width // lanes + 3))
-        with m.If(beat.last):
-            m.d.comb += groups_left.eq(Mux(available == 0, 1, (available + lanes - 1) // lanes))
-        with m.Else():
-            m.d.comb += groups_left.eq(available // lanes)
-        final = Signal()        # this chunk is the beat's last
-        pushed = Signal(range(per_cycle + 1))
-        m.d.comb += [final.eq(groups_left <= per_cycle),
-                     pushed.eq(Mux(final, groups_left, per_cycle))]
+        final = Signal()        # the next chunk is the beat's last
+        pushed = Signal(range(per_cycle + 1))  # groups in the next chunk
+
+        def chunk_plan(at_least, last):
+            """``(final, pushed)`` of the next chunk, from ``at_least(n)``: whether at least
+            ``n`` operands are left (``n`` a constant). Not a row's last beat: complete groups
+            only; a row's last beat: a partial group too, and at least one. Comparisons with
+            constants and a count of a few bits, no adder."""
+            full_chunks = at_least((per_cycle + 1) * lanes)
+            whole = sum(at_least(g * lanes) for g in range(1, per_cycle + 1))
+            last_full = at_least(per_cycle * lanes + 1)
+            started = 1 + sum(at_least(g * lanes + 1) for g in range(1, per_cycle))
+            is_final = Mux(last, ~last_full, ~full_chunks)
+            return is_final, Mux(is_final, Mux(last, started, whole), per_cycle)
 
         index_bits = max(1, (width - 1).bit_length())
         slot = Signal(data.ArrayLayout(op_layout, slots))
@@ -199,30 +220,27 @@ class ZeroSkipDispatcher(wiring.Component):
                 hits.append(first_part | second_part)
             element = Signal(index_bits, name=f"element_{s}")
             occupied = _or_all(hits)
-            m.d.comb += [slot[s].operand.eq(_or_all(operand)), slot[s].shift.eq(_or_all(shift)),
-                         element.eq(_or_all(index)),
-                         # An idle lane reads weight row 0, as in the reference.
-                         slot[s].k.eq(Mux(occupied, weight_row(beat_index, element, width), 0))]
+            parts = [_or_all(operand), _or_all(shift),
+                     # An idle lane reads weight row 0, as in the reference.
+                     Mux(occupied, weight_row(beat_index, element, width), 0)]
             if s < lanes - 1:
-                # The carry precedes the beat's operands in its first chunk only.
-                with m.If(first_chunk & (s < carry_count)):
-                    m.d.comb += slot[s].eq(carry[s])
-
-        groups = Signal(data.ArrayLayout(group_layout, per_cycle))
-        for g in range(per_cycle):
-            for p in range(lanes // 2):
-                even, odd = slot[g * lanes + 2 * p], slot[g * lanes + 2 * p + 1]
-                swap = odd.shift  # a high part on the odd lane moves to the even one
-                m.d.comb += [groups[g].lanes[2 * p].eq(Mux(swap, odd, even)),
-                             groups[g].lanes[2 * p + 1].eq(Mux(swap, even, odd))]
-            m.d.comb += [groups[g].first.eq(row_first & (g == 0)),
-                         groups[g].last.eq(beat.last & final & (pushed == g + 1))]
+                # The carry precedes the beat's operands in its first chunk only, where no
+                # element lands below the carry count: an OR, not a multiplexer.
+                use = first_chunk & (s < carry_count)
+                parts = [part | Mux(use, value, 0) for part, value in
+                         zip(parts, (carry[s].operand, carry[s].shift, carry[s].k), strict=True)]
+            m.d.comb += [element.eq(_or_all(index)), slot[s].operand.eq(parts[0]),
+                         slot[s].shift.eq(parts[1]), slot[s].k.eq(parts[2])]
 
         # ---- 3. push register, FIFO and handshakes ------------------------------------------
-        # A pushed chunk waits one cycle in the push register before it is written into the
-        # FIFO's entries (groups pushed in cycle t leave from t + DISPATCH_FIFO = t + 2 on).
-        staged = Signal(data.ArrayLayout(group_layout, per_cycle))
-        staged_count = Signal(range(per_cycle + 1))
+        # A pushed chunk's slots wait one cycle in the push register; from there its groups
+        # are routed and written into the FIFO's entries (groups pushed in cycle t leave from
+        # t + DISPATCH_FIFO = t + 2 on), and the slots after its last group are the carry.
+        staged = Signal(data.ArrayLayout(op_layout, slots))
+        staged_first = Signal(per_cycle)
+        staged_last = Signal(per_cycle)
+        staged_count = Signal(range(per_cycle + 1))   # groups to write this cycle
+        staged_pushed = Signal(range(per_cycle + 1))  # groups of the last push (held)
         fifo = Signal(data.ArrayLayout(group_layout, depth))
         read_ptr = Signal(range(depth))
         # One-hot: the entry the next group goes to. Group g of the push register goes to the
@@ -238,6 +256,11 @@ class ZeroSkipDispatcher(wiring.Component):
         pop = Signal()
         room = Signal()
         push = Signal()
+        # The carry: the operands after the last push's groups. Only a beat's first chunk
+        # reads it, and the push before that was the previous beat's last.
+        for c in range(lanes - 1):
+            m.d.comb += carry[c].eq(Array(staged[g * lanes + c]
+                                          for g in range(per_cycle + 1))[staged_pushed])
         # The carry the next beat finds: the operands after this beat's last groups (none
         # after a row), or, while no beat is held, the carry the last one left.
         carry_next = Signal(range(lanes))
@@ -251,7 +274,16 @@ class ZeroSkipDispatcher(wiring.Component):
                      room.eq(Array([Const(1)] + [(reserved <= depth - n) & (count <= depth - n)
                                                  for n in range(1, per_cycle + 1)])[pushed]),
                      push.eq(held & room), self.stalled.eq(held & ~room),
-                     self.i.ready.eq(~held | (push & final))]
+                     advance.eq(~held | (push & final))]
+
+        groups = Signal(data.ArrayLayout(group_layout, per_cycle))
+        for g in range(per_cycle):
+            for p in range(lanes // 2):
+                even, odd = staged[g * lanes + 2 * p], staged[g * lanes + 2 * p + 1]
+                swap = odd.shift  # a high part on the odd lane moves to the even one
+                m.d.comb += [groups[g].lanes[2 * p].eq(Mux(swap, odd, even)),
+                             groups[g].lanes[2 * p + 1].eq(Mux(swap, even, odd))]
+            m.d.comb += [groups[g].first.eq(staged_first[g]), groups[g].last.eq(staged_last[g])]
 
         def rotated(onehot, places):
             places %= depth
@@ -259,39 +291,46 @@ class ZeroSkipDispatcher(wiring.Component):
 
         with m.If(pop):
             m.d.sync += read_ptr.eq(Mux(read_ptr == depth - 1, 0, read_ptr + 1))
-        ahead = Mux(reserved == 0, 0, reserved - 1)  # the slots reserved after this cycle
+        later = Mux(reserved == 0, 0, reserved - 1)  # the slots reserved after this cycle
         with m.If(push & (pushed != 0)):
-            m.d.sync += reserved.eq(Mux(ahead < pipeline.DISPATCH_FIFO - 1,
-                                        pipeline.DISPATCH_FIFO - 1, ahead) + pushed)
+            m.d.sync += reserved.eq(Mux(later < pipeline.DISPATCH_FIFO - 1,
+                                        pipeline.DISPATCH_FIFO - 1, later) + pushed)
         with m.Else():
-            m.d.sync += reserved.eq(ahead)
-        m.d.sync += [staged.eq(groups), staged_count.eq(Mux(push, pushed, 0)),
+            m.d.sync += reserved.eq(later)
+        m.d.sync += [staged_count.eq(Mux(push, pushed, 0)),
                      write_at.eq(Array(rotated(write_at, n)
                                        for n in range(per_cycle + 1))[staged_count]),
                      stored.eq(stored - pop + staged_count)]
         for e in range(depth):
             for g in range(per_cycle):
                 with m.If((g < staged_count) & rotated(write_at, g)[e]):
-                    m.d.sync += fifo[e].eq(staged[g])
+                    m.d.sync += fifo[e].eq(groups[g])
         with m.If(push):
             m.d.sync += [row_first.eq(Mux(beat.last & final, 1, row_first & (pushed == 0))),
-                         first_chunk.eq(0)]
-            with m.If(final):
-                for c in range(lanes - 1):
-                    m.d.sync += carry[c].eq(Array(slot[g * lanes + c]
-                                                  for g in range(per_cycle + 1))[pushed])
-            with m.Else():
-                m.d.sync += [available.eq(available - per_cycle * lanes),
+                         first_chunk.eq(0), staged.eq(slot), staged_pushed.eq(pushed),
+                         *(staged_first[g].eq(row_first & (g == 0)) for g in range(per_cycle)),
+                         *(staged_last[g].eq(beat.last & final & (pushed == g + 1))
+                           for g in range(per_cycle))]
+            with m.If(~final):
+                rest = available - per_cycle * lanes
+                plan = chunk_plan(lambda n: available >= n + per_cycle * lanes, beat.last)
+                m.d.sync += [available.eq(rest), Cat(final, pushed).eq(Cat(*plan)),
                              *(place.eq(place - per_cycle * lanes) for place in places)]
-        with m.If(self.i.ready):
-            m.d.sync += [held.eq(self.i.valid), carry_count.eq(carry_next)]
-        with m.If(self.i.valid & self.i.ready):
+        def loaded_at_least(n):
+            # carry_next + ahead_total >= n, one comparison with a constant per carry count.
+            return _or_all([(carry_next == c) & (ahead_total >= n - c) if n > c
+                            else carry_next == c for c in range(lanes)])
+
+        with m.If(advance):
+            m.d.sync += [held.eq(ahead_valid), carry_count.eq(carry_next)]
+        with m.If(advance & ahead_valid):
             # A new beat's operands follow the carry it finds.
-            m.d.sync += [beat.eq(self.i.payload), beat_index.eq(next_index),
-                         next_index.eq(Mux(self.i.payload.last, 0, next_index + 1)),
-                         first_chunk.eq(1), available.eq(carry_next + sums[-1]),
+            m.d.sync += [beat.eq(ahead), beat_index.eq(next_index),
+                         next_index.eq(Mux(ahead.last, 0, next_index + 1)),
+                         first_chunk.eq(1), available.eq(carry_next + ahead_total),
+                         Cat(final, pushed).eq(Cat(*chunk_plan(loaded_at_least, ahead.last))),
                          places[0].eq(carry_next),
-                         *(places[n].eq(carry_next + sums[n - 1]) for n in range(1, width))]
+                         *(places[n].eq(carry_next + ahead_sums[n]) for n in range(1, width))]
         m.d.sync += count.eq(count - pop + Mux(push, pushed, 0))
         return m
 

@@ -124,7 +124,6 @@ class EncodingUnit(wiring.Component):
     def elaborate(self, platform):
         config = self._config
         m = Module()
-        lane_lo, lane_hi = config.lane_range
         shift = config.split_shift
         beat = self.i.payload
         diff = self.mode == Mode.DIFF
@@ -143,7 +142,10 @@ class EncodingUnit(wiring.Component):
             m.d.comb += value.eq(Mux(diff, beat.x_cur[n] - beat.x_prev[n], beat.x_cur[n]))
             real = beat.valid[n]
             is_zero = value == 0
-            is_low = (value >= lane_lo) & (value <= lane_hi)
+            # Fits a signed lane: the bits from the lane's sign bit up are all equal (a
+            # comparison of a few bits, where a range check would take two adders).
+            top = value[config.lane_bits - 1:]
+            is_low = (top == 0) | (top == (1 << len(top)) - 1)
             cls = Signal(DiffClass, name=f"cls_{n}")
             with m.If(~real | (classify & is_zero)):
                 m.d.comb += cls.eq(DiffClass.ZERO)

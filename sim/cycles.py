@@ -254,7 +254,15 @@ class TileTiming:
     groups: int              # lane groups issued to the PEs
     stall_cycles: int        # cycles the packer held groups that found no room in the FIFO
     pop_cycles: list[int]    # cycle each lane group left the dispatch FIFO
-    packer_cycles: list[int]  # first cycle each beat was in the packer
+    stage_cycles: list[list[int]]  # per register in front of the packer (the encoder's,
+                                   # then the dispatcher's), the first cycle each beat was
+                                   # in it; the last is the packer's
+
+    @property
+    def packer_cycles(self) -> list[int]:
+        """The first cycle each beat was in the packer."""
+        return self.stage_cycles[-1]
+
     push_cycles: list[int]   # cycle each chunk was pushed (a beat without groups: one
                              # chunk of none)
 
@@ -294,7 +302,7 @@ def simulate_ditto_tile(costs: np.ndarray, config: DittoConfig, *,
     row_done: list[int] = []
     pops: list[int] = []
     pushes: list[int] = []
-    packer_cycles: list[int] = []
+    stage_cycles: list[list[int]] = [[] for _ in stages]
     issued = stalls = 0
     while len(row_done) < rows:
         cycle += 1
@@ -337,12 +345,13 @@ def simulate_ditto_tile(costs: np.ndarray, config: DittoConfig, *,
             else:
                 stages[0] = beats[next_beat] if next_beat < len(beats) else None
                 next_beat += stages[0] is not None
+            if stages[index] is not None:
+                stage_cycles[index].append(cycle + 1)
         if moves[-1] and stages[-1] is not None:
             _, _, n, last = stages[-1]
             total = carry + n
             pending = max(1, -(-total // lanes)) if last else total // lanes
             carry = 0 if last else total % lanes
-            packer_cycles.append(cycle + 1)
     return TileTiming(cycles=row_done[-1] + 1, row_done=row_done, groups=issued,
-                      stall_cycles=stalls, pop_cycles=pops, packer_cycles=packer_cycles,
+                      stall_cycles=stalls, pop_cycles=pops, stage_cycles=stage_cycles,
                       push_cycles=pushes)

@@ -98,10 +98,11 @@ def check_tile(config, values, *, ready=None):
     assert (row_sums == values.astype(np.int64) @ weights).all()
     if ready is None:
         timing = simulate_ditto_tile(lane_costs(values, config), config, load_weights=False)
-        # The model's beats enter the dispatcher after the encoder register; the first
-        # enters at the RTL's cycle 0.
-        offset = timing.packer_cycles[0] - pipeline.PACKER
-        assert accepts == [c - offset - pipeline.PACKER for c in timing.packer_cycles]
+        # The model's beats enter the dispatcher's first register after the encoder's; the
+        # RTL takes the first beat at its cycle 0, so it is in that register from cycle 1.
+        entered = timing.stage_cycles[pipeline.ENCODER]
+        offset = entered[0] - 1
+        assert accepts == [c - 1 - offset for c in entered]
         assert pops == [c - offset for c in timing.pop_cycles]
         assert stalls == timing.stall_cycles
 
