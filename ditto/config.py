@@ -230,6 +230,9 @@ PRESETS: dict[str, DittoConfig] = {
     "tiny": DittoConfig(name="tiny", pes=2, scan_width=8, weight_depth=64, max_rows=16,
                         max_reduction=1024),
     "default": DittoConfig(name="default"),
+    # 32 PEs share one front end that scans 64 elements a cycle (docs/synthesis.md: the
+    # front end amortises over P, and the wider scan pays at every P measured).
+    "wide": DittoConfig(name="wide", pes=32, scan_width=64),
     # The paper's ACT mode (every activation two lanes) and 16 PEs.
     "paper": DittoConfig(name="paper", pes=16, act_classify=False),
 }

@@ -17,10 +17,8 @@ ENCODER = 1
 #: ZeroSkipDispatcher's input stages: the beat and its prefix sums, then the packer's
 #: register (the beat and the slot of each element), from which the packer pushes.
 PACKER = 2
-#: Dispatch FIFO: groups pushed in cycle t can leave from cycle t + DISPATCH_FIFO (a push
-#: register, then the FIFO's own registers: the packer's selection and the FIFO's write
-#: multiplexers are not one path).
-DISPATCH_FIFO = 2
+#: Dispatch FIFO: groups pushed in cycle t can leave from cycle t + DISPATCH_FIFO.
+DISPATCH_FIFO = 1
 #: Group stage of both cores: the weight buffer's synchronous read of the group's rows.
 WEIGHT_READ = 1
 #: ComputeUnit: products register, adder tree into the group-sum register, then the

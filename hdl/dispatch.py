@@ -150,14 +150,16 @@ class ZeroSkipDispatcher(wiring.Component):
         # The chunk's groups, then the operands that become the carry after them.
         slots = per_cycle * lanes + lanes - 1
         op_layout = dispatch_op_layout(config)
-        group_layout = dispatch_group_layout(config)
 
         # ---- 1. prefix register: the next beat and its prefix sums ---------------------------
-        ahead = Signal(encoder_output_layout(config))
+        held_layout = _held_beat_layout(config)
+        ahead = Signal(held_layout)
         ahead_valid = Signal()
         # Exclusive prefix sums of the element costs (ZERO/LOW/FULL = 0/1/2) and the beat's
         # total, from a log-depth tree; registered, so the packer adds only the carry.
-        ahead_sums = [Signal(range(2 * width + 1), name=f"ahead_sum_{n}") for n in range(width)]
+        # Element n's sum covers n elements: at most 2n.
+        ahead_sums = [None] + [Signal(range(2 * n + 1), name=f"ahead_sum_{n}")
+                               for n in range(1, width)]
         costs = [self.i.payload.cls[n].as_value() for n in range(width)]
         sums = prefix_sums(costs)
         ahead_total = Signal(range(2 * width + 1))
@@ -166,11 +168,12 @@ class ZeroSkipDispatcher(wiring.Component):
         with m.If(self.i.ready):
             m.d.sync += ahead_valid.eq(self.i.valid)
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [ahead.eq(self.i.payload), ahead_total.eq(sums[-1]),
+            m.d.sync += [ahead.eq(_held_beat(self.i.payload, config)),
+                         ahead_total.eq(sums[-1]),
                          *(ahead_sums[n].eq(sums[n - 1]) for n in range(1, width))]
 
         # ---- the packer's register: the beat and where its elements land --------------------
-        beat = Signal(encoder_output_layout(config))
+        beat = Signal(held_layout)
         held = Signal()
         first_chunk = Signal()  # the held beat has pushed nothing yet
         beat_index = Signal(range(-(-config.weight_depth // width)))  # of the held beat
@@ -213,8 +216,9 @@ class ZeroSkipDispatcher(wiring.Component):
                 full = cls == DiffClass.FULL
                 first_part = (cls != DiffClass.ZERO) & (places[n] == s)
                 second_part = full & (places[n] == s - 1)
-                operand.append(Mux(first_part, Mux(full, beat.high[n], beat.low[n]), 0)
-                               | Mux(second_part, beat.low[n], 0))
+                high, low = _lane_parts(beat.value[n], full, config)
+                operand.append(Mux(first_part, Mux(full, high, low), 0)
+                               | Mux(second_part, low, 0))
                 shift.append(first_part & full)
                 index.append(Mux(first_part | second_part, n, 0))
                 hits.append(first_part | second_part)
@@ -232,22 +236,17 @@ class ZeroSkipDispatcher(wiring.Component):
             m.d.comb += [element.eq(_or_all(index)), slot[s].operand.eq(parts[0]),
                          slot[s].shift.eq(parts[1]), slot[s].k.eq(parts[2])]
 
-        # ---- 3. push register, FIFO and handshakes ------------------------------------------
-        # A pushed chunk's slots wait one cycle in the push register; from there its groups
-        # are routed and written into the FIFO's entries (groups pushed in cycle t leave from
-        # t + DISPATCH_FIFO = t + 2 on), and the slots after its last group are the carry.
-        staged = Signal(data.ArrayLayout(op_layout, slots))
-        staged_first = Signal(per_cycle)
-        staged_last = Signal(per_cycle)
-        staged_count = Signal(range(per_cycle + 1))   # groups to write this cycle
-        staged_pushed = Signal(range(per_cycle + 1))  # groups of the last push (held)
-        fifo = Signal(data.ArrayLayout(group_layout, depth))
+        # ---- 3. FIFO and handshakes ---------------------------------------------------------
+        # The FIFO's entries hold groups as the packer's slots made them; a group's lane
+        # routing (below) is done as it leaves, off the packer's paths.
+        unrouted = data.StructLayout({"lanes": data.ArrayLayout(op_layout, lanes),
+                                      "first": unsigned(1), "last": unsigned(1)})
+        fifo = Signal(data.ArrayLayout(unrouted, depth))
         read_ptr = Signal(range(depth))
-        # One-hot: the entry the next group goes to. Group g of the push register goes to the
-        # entry g places further on, a rotation by a constant (wiring, no adder).
+        # One-hot: the entry the next group goes to. Group g of a chunk goes to the entry g
+        # places further on, a rotation by a constant (wiring, no adder).
         write_at = Signal(depth, init=1)
-        count = Signal(range(depth + 1))   # groups in the FIFO and in the push register
-        stored = Signal(range(depth + 1))  # groups in the FIFO's entries
+        count = Signal(range(depth + 1))
         # Pop slots reserved from this cycle on: each group pushed takes the first free slot
         # from DISPATCH_FIFO cycles after its push, one a cycle. With the PEs always ready the
         # slots are the pops, so ``count <= reserved``; room is counted in both, and the
@@ -256,18 +255,20 @@ class ZeroSkipDispatcher(wiring.Component):
         pop = Signal()
         room = Signal()
         push = Signal()
-        # The carry: the operands after the last push's groups. Only a beat's first chunk
-        # reads it, and the push before that was the previous beat's last.
-        for c in range(lanes - 1):
-            m.d.comb += carry[c].eq(Array(staged[g * lanes + c]
-                                          for g in range(per_cycle + 1))[staged_pushed])
         # The carry the next beat finds: the operands after this beat's last groups (none
         # after a row), or, while no beat is held, the carry the last one left.
         carry_next = Signal(range(lanes))
         m.d.comb += carry_next.eq(Mux(held, Mux(beat.last, 0, available - pushed * lanes),
                                       carry_count))
-        m.d.comb += [self.o.valid.eq(stored != 0), pop.eq(self.o.valid & self.o.ready),
-                     self.count.eq(count), self.o.payload.eq(fifo[read_ptr]),
+        head = fifo[read_ptr]
+        for p in range(lanes // 2):
+            even, odd = head.lanes[2 * p], head.lanes[2 * p + 1]
+            swap = odd.shift  # a high part on the odd lane moves to the even one
+            m.d.comb += [self.o.payload.lanes[2 * p].eq(Mux(swap, odd, even)),
+                         self.o.payload.lanes[2 * p + 1].eq(Mux(swap, even, odd))]
+        m.d.comb += [self.o.payload.first.eq(head.first), self.o.payload.last.eq(head.last),
+                     self.o.valid.eq(count != 0), pop.eq(self.o.valid & self.o.ready),
+                     self.count.eq(count),
                      # Room before this cycle's pop: the PEs' handshake stays off the
                      # packer's paths (the cycle model counts the same way). One
                      # comparison with a constant per possible chunk size, then a select.
@@ -275,15 +276,6 @@ class ZeroSkipDispatcher(wiring.Component):
                                                  for n in range(1, per_cycle + 1)])[pushed]),
                      push.eq(held & room), self.stalled.eq(held & ~room),
                      advance.eq(~held | (push & final))]
-
-        groups = Signal(data.ArrayLayout(group_layout, per_cycle))
-        for g in range(per_cycle):
-            for p in range(lanes // 2):
-                even, odd = staged[g * lanes + 2 * p], staged[g * lanes + 2 * p + 1]
-                swap = odd.shift  # a high part on the odd lane moves to the even one
-                m.d.comb += [groups[g].lanes[2 * p].eq(Mux(swap, odd, even)),
-                             groups[g].lanes[2 * p + 1].eq(Mux(swap, even, odd))]
-            m.d.comb += [groups[g].first.eq(staged_first[g]), groups[g].last.eq(staged_last[g])]
 
         def rotated(onehot, places):
             places %= depth
@@ -297,25 +289,30 @@ class ZeroSkipDispatcher(wiring.Component):
                                         pipeline.DISPATCH_FIFO - 1, later) + pushed)
         with m.Else():
             m.d.sync += reserved.eq(later)
-        m.d.sync += [staged_count.eq(Mux(push, pushed, 0)),
-                     write_at.eq(Array(rotated(write_at, n)
-                                       for n in range(per_cycle + 1))[staged_count]),
-                     stored.eq(stored - pop + staged_count)]
-        for e in range(depth):
-            for g in range(per_cycle):
-                with m.If((g < staged_count) & rotated(write_at, g)[e]):
-                    m.d.sync += fifo[e].eq(groups[g])
+        m.d.sync += count.eq(count - pop + Mux(push, pushed, 0))
         with m.If(push):
+            m.d.sync += write_at.eq(Array(rotated(write_at, n)
+                                          for n in range(per_cycle + 1))[pushed])
+            for e in range(depth):
+                for g in range(per_cycle):
+                    with m.If((g < pushed) & rotated(write_at, g)[e]):
+                        m.d.sync += [
+                            *(fifo[e].lanes[j].eq(slot[g * lanes + j]) for j in range(lanes)),
+                            fifo[e].first.eq(row_first & (g == 0)),
+                            fifo[e].last.eq(beat.last & final & (pushed == g + 1))]
             m.d.sync += [row_first.eq(Mux(beat.last & final, 1, row_first & (pushed == 0))),
-                         first_chunk.eq(0), staged.eq(slot), staged_pushed.eq(pushed),
-                         *(staged_first[g].eq(row_first & (g == 0)) for g in range(per_cycle)),
-                         *(staged_last[g].eq(beat.last & final & (pushed == g + 1))
-                           for g in range(per_cycle))]
-            with m.If(~final):
+                         first_chunk.eq(0)]
+            with m.If(final):
+                # The slots after the chunk's groups are the carry.
+                for c in range(lanes - 1):
+                    m.d.sync += carry[c].eq(Array(slot[g * lanes + c]
+                                                  for g in range(per_cycle + 1))[pushed])
+            with m.Else():
                 rest = available - per_cycle * lanes
                 plan = chunk_plan(lambda n: available >= n + per_cycle * lanes, beat.last)
                 m.d.sync += [available.eq(rest), Cat(final, pushed).eq(Cat(*plan)),
                              *(place.eq(place - per_cycle * lanes) for place in places)]
+
         def loaded_at_least(n):
             # carry_next + ahead_total >= n, one comparison with a constant per carry count.
             return _or_all([(carry_next == c) & (ahead_total >= n - c) if n > c
@@ -331,8 +328,37 @@ class ZeroSkipDispatcher(wiring.Component):
                          Cat(final, pushed).eq(Cat(*chunk_plan(loaded_at_least, ahead.last))),
                          places[0].eq(carry_next),
                          *(places[n].eq(carry_next + ahead_sums[n]) for n in range(1, width))]
-        m.d.sync += count.eq(count - pop + Mux(push, pushed, 0))
         return m
+
+
+def _held_beat_layout(config: DittoConfig) -> data.StructLayout:
+    """A classified beat as the dispatcher holds it: per element the class and the encoded
+    value (``diff_bits``; one bit fewer than ``high`` and ``low`` side by side)."""
+    return data.StructLayout({
+        "cls": data.ArrayLayout(DiffClass, config.scan_width),
+        "value": data.ArrayLayout(signed(config.diff_bits), config.scan_width),
+        "last": unsigned(1),
+    })
+
+
+def _held_beat(beat, config: DittoConfig) -> Value:
+    """The encoder's beat in :func:`_held_beat_layout`: a FULL value is ``high`` and the
+    unsigned ``low`` side by side, a LOW value is ``low`` (ZERO: 0)."""
+    shift = config.split_shift
+    values = [Mux(beat.cls[n] == DiffClass.FULL, Cat(beat.low[n][:shift], beat.high[n]),
+                  beat.low[n]) for n in range(config.scan_width)]
+    return Cat(beat.cls.as_value(),
+               *(value.as_signed()[:config.diff_bits] for value in values), beat.last)
+
+
+def _lane_parts(value: Value, full: Value, config: DittoConfig) -> tuple[Value, Value]:
+    """``(high, low)`` lane operands of a held value: ``value >> split_shift`` and the
+    unsigned ``value & (2**split_shift - 1)`` for FULL, ``value`` itself as ``low`` for LOW
+    (the two differ in the lane's top bit only)."""
+    shift = config.split_shift
+    high = value.as_signed() >> shift
+    low = Cat(value[:shift], value[shift] & ~full)
+    return high, low
 
 
 def _or_all(values: list) -> Value:

@@ -28,7 +28,7 @@ def test_replace_validates_again():
 
 
 def test_unknown_preset_lists_choices():
-    with pytest.raises(ConfigError, match="choose one of tiny, default, paper"):
+    with pytest.raises(ConfigError, match="choose one of tiny, default, wide, paper"):
         preset("huge")
 
 

@@ -122,11 +122,11 @@ async def _run(dut, name: str) -> None:
         await ReadOnly()
         values = counters.unpack(dut.counters.value.to_unsigned())
         reported = values["cycles"]
-        for name, want in job.get("counters", {}).items():
+        for counter, want in job.get("counters", {}).items():
             # Stalls depend on the traffic; the class and group counts do not.
-            if exact_timing or name != "stall_cycles":
-                assert values[name] == want, (f"{label}: counters.{name} = {values[name]}, "
-                                              f"the model says {want}")
+            if exact_timing or counter != "stall_cycles":
+                assert values[counter] == want, (f"{label}: counters.{counter} = "
+                                                 f"{values[counter]}, the model says {want}")
         if exact_timing:
             assert measured == job["cycles"], (
                 f"{label}: {measured} cycles from command to last output, the cycle model "

@@ -120,9 +120,10 @@ def test_groups_and_cycles_match_the_model(p, shape):
     SMALL.replace(lanes=2), SMALL.replace(lanes=6), SMALL.replace(scan_width=1),
     SMALL.replace(scan_width=6), SMALL.replace(dispatch_groups=1, dispatch_depth=1),
     SMALL.replace(dispatch_groups=3, dispatch_depth=3),
-    SMALL.replace(scan_width=16, dispatch_groups=1, dispatch_depth=5), preset("tiny"),
-    preset("default"),
-], ids=["lanes2", "lanes6", "e1", "e6", "g1-q1", "g3-q3", "e16-g1-q5", "tiny", "default"])
+    SMALL.replace(scan_width=16, dispatch_groups=1, dispatch_depth=5),
+    SMALL.replace(lane_bits=6), SMALL.replace(lane_bits=9), preset("tiny"), preset("default"),
+], ids=["lanes2", "lanes6", "e1", "e6", "g1-q1", "g3-q3", "e16-g1-q5", "l6", "l9", "tiny",
+        "default"])
 def test_other_shapes_of_the_machine(config):
     rng = np.random.default_rng(4)
     check_tile(config, random_values(rng, 6, 19, (0.4, 0.3, 0.3)))

@@ -105,17 +105,17 @@ def test_a_beat_is_held_one_cycle_per_chunk_of_dispatch_groups(per_cycle):
 def test_a_cycle_pushes_all_its_groups_or_none():
     # FIFO of 4 with 2 groups a cycle; room is counted before the cycle's pop, in reserved
     # pop slots: a chunk pushed at cycle t reserves the next free slots from
-    # t + DISPATCH_FIFO (2) on, one a cycle. Counted by hand, from s = the first push:
-    # s: push, slots s+2, s+3 | s+1: 3 reserved, no room | s+2: 2 reserved, push, slots
-    # s+4, s+5 | s+3: no room | s+4: push | s+5: no room | s+6: push (the last chunk).
-    assert pipeline.DISPATCH_FIFO == 2, "the hand count below assumes it"
+    # t + DISPATCH_FIFO (1) on, one a cycle. Counted by hand, from s = the first push:
+    # s: push, slots s+1, s+2 | s+1: 2 reserved, push, slots s+3, s+4 | s+2: 3 reserved, no
+    # room | s+3: push, slots s+5, s+6 | s+4: no room | s+5: push (the last chunk).
+    assert pipeline.DISPATCH_FIFO == 1, "the hand count below assumes it"
     config = SMALL.replace(scan_width=8, dispatch_groups=2, dispatch_depth=4)
     costs = np.array([[2] * 8 + [2] * 8], np.uint8)  # 2 beats of 4 groups
     timing = simulate_ditto_tile(costs, config, load_weights=False)
     s = first_push_cycle(config)
-    assert timing.push_cycles == [s, s + 2, s + 4, s + 6]
-    assert timing.stall_cycles == 3
-    assert timing.pop_cycles == list(range(s + 2, s + 10))
+    assert timing.push_cycles == [s, s + 1, s + 3, s + 5]
+    assert timing.stall_cycles == 2
+    assert timing.pop_cycles == list(range(s + 1, s + 9))
     assert ditto_tile_cycles(costs, config, load_weights=False) == timing.cycles
 
 
