@@ -19,7 +19,7 @@ from ._params import check_config, check_flag
 from .accumulator import AccumulationBuffer, accumulator_output_layout
 from .dispatch import ZeroSkipDispatcher, dispatch_group_layout, weight_row
 from .encoding import EncodingUnit
-from .pe import ComputeUnit
+from .pe import ComputeUnit, adder_tree
 from .sram import add_memory
 
 __all__ = ["DenseCore", "DittoCore", "command_layout", "counters_layout"]
@@ -81,11 +81,7 @@ def counters_layout() -> data.StructLayout:
 
 def _popcount(bits) -> Value:
     """Number of set bits, as a balanced adder tree."""
-    values = [Value.cast(bit) for bit in bits]
-    while len(values) > 1:
-        values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i]
-                  for i in range(0, len(values), 2)]
-    return values[0]
+    return adder_tree([Value.cast(bit) for bit in bits])
 
 
 class _TileCore(wiring.Component):

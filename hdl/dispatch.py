@@ -76,37 +76,39 @@ class ZeroSkipDispatcher(wiring.Component):
 
     Structure
     ---------
-    1. Input register: the beat and, per element, the slot where its first operand lands
-       (``place``): the carry count plus the exclusive prefix sum of the element costs
-       (ZERO 0, LOW 1, FULL 2) from a log-depth prefix tree, less ``G * lanes`` for each
-       chunk already pushed. The beat stays here until its last chunk is pushed.
-    2. Packer: slot ``s`` of the chunk holds element ``n``'s first operand where
+    1. Prefix register: the next beat (per element its class and value) and the exclusive
+       prefix sums of its element costs (ZERO 0, LOW 1, FULL 2), from a log-depth tree.
+    2. Packer register: the beat being packed and, per element, the slot where its first
+       operand lands (``place``): the carry count plus the element's prefix sum, less
+       ``G * lanes`` for each chunk already pushed; the operands not yet pushed and, from
+       them, the next chunk's size and whether it is the beat's last. The beat stays here
+       until its last chunk is pushed.
+    3. Packer: slot ``s`` of the chunk holds element ``n``'s first operand where
        ``place[n] == s`` and a FULL element's low part where ``place[n] == s - 1``: a
        one-hot AND-OR of registers compared with constants. The carry fills the first
-       slots of a beat's first chunk; slots past the chunk's groups become the next carry.
-       No path runs from one beat's prefix sums to the next beat's: the carry is a small
-       count and at most ``lanes - 1`` operands. The push decision compares registers
-       (operands left, FIFO count) with constants.
-    3. A push register of ``G`` groups, then a group FIFO of ``dispatch_depth`` entries, up
-       to ``G`` writes and one read a cycle. The FIFO's capacity counts the groups in the
-       push register.
+       slots of a beat's first chunk; the slots past the chunk's groups become the next
+       carry. The only state that flows from one beat to the next is the carry (a count
+       and fewer than ``lanes`` operands), and the push decision is a few gates on
+       registers.
+    4. Group FIFO of ``dispatch_depth`` entries, up to ``G`` writes and one read a cycle;
+       a group's lanes are routed (a shifted operand onto its pair's even lane) as it
+       leaves.
 
     Function, timing and handshake
     ------------------------------
-    - A beat transferred on ``i`` in cycle ``t`` is in the packer from ``t + 1``. There it
-      stays ``max(1, ceil(g / G))`` cycles when it completes ``g`` groups, or longer: a
-      chunk is pushed in cycle ``t`` only if all its groups fit in the FIFO before the pop
-      of cycle ``t``, counting both the groups it holds and the pop slots reserved from
-      ``t`` on (a pushed group reserves the first free slot ``DISPATCH_FIFO`` cycles after
-      its push or later, one a cycle), else the packer stalls
-      (``stalled``). ``i.ready`` is high when the packer is empty or pushes the beat's last
-      chunk; it depends on the held beat, never on ``i.valid``.
-    - Groups pushed in cycle ``t`` can be popped from cycle ``t + DISPATCH_FIFO`` (2) on; one
-      pop per cycle, ``o.valid`` while the FIFO's entries hold a group, ``o.payload`` is the
-      FIFO head.
+    - A beat transferred on ``i`` in cycle ``t`` is in the packer register from ``t + 1``
+      at the earliest (``pipeline.PACKER`` registers). There it stays ``max(1, ceil(g /
+      G))`` cycles when it completes ``g`` groups, or longer: a chunk is pushed in cycle
+      ``t`` only if all its groups fit in the FIFO before the pop of cycle ``t``, counting
+      both the groups it holds and the pop slots reserved from ``t`` on (a pushed group
+      reserves the first free slot ``DISPATCH_FIFO`` cycles after its push or later, one a
+      cycle), else the packer stalls (``stalled``). ``i.ready`` is high when the prefix
+      register is empty or its beat moves on; it never depends on ``i.valid``.
+    - Groups pushed in cycle ``t`` can be popped from cycle ``t + DISPATCH_FIFO`` on; one
+      pop per cycle, ``o.valid = count > 0``, ``o.payload`` is the FIFO head.
     - So a beat transferred in cycle ``t`` gives its first group at the earliest in cycle
       ``t + LATENCY``. ``ditto.sim.cycles`` is the exact timing.
-    - Reset: empty packer, FIFO and carry; the next group is a row's first.
+    - Reset: empty registers, FIFO and carry; the next group is a row's first.
 
     Parameters
     ----------
@@ -121,7 +123,7 @@ class ZeroSkipDispatcher(wiring.Component):
     o : Out(stream.Signature(dispatch_group_layout(config)))
         Lane groups for the PEs.
     count : Out(range(dispatch_depth + 1))
-        Groups in the FIFO and its push register (for monitoring).
+        Groups in the FIFO (for monitoring).
     stalled : Out(1)
         The packer holds a chunk that does not fit in the FIFO this cycle.
     """
@@ -172,7 +174,7 @@ class ZeroSkipDispatcher(wiring.Component):
                          ahead_total.eq(sums[-1]),
                          *(ahead_sums[n].eq(sums[n - 1]) for n in range(1, width))]
 
-        # ---- the packer's register: the beat and where its elements land --------------------
+        # ---- 2. packer register: the beat and where its elements land ----------------------
         beat = Signal(held_layout)
         held = Signal()
         first_chunk = Signal()  # the held beat has pushed nothing yet
@@ -184,7 +186,7 @@ class ZeroSkipDispatcher(wiring.Component):
         places = [Signal(range(-(2 * width + lanes), 2 * width + lanes), name=f"place_{n}")
                   for n in range(width)]
 
-        # ---- 2. packer ---------------------------------------------------------------------
+        # ---- 3. packer: the next chunk and its slots --------------------------------------
         carry = Signal(data.ArrayLayout(op_layout, max(lanes - 1, 1)))
         carry_count = Signal(range(lanes))  # operands in ``carry``
         row_first = Signal(init=1)   # the next group pushed starts a row
@@ -236,7 +238,7 @@ class ZeroSkipDispatcher(wiring.Component):
             m.d.comb += [element.eq(_or_all(index)), slot[s].operand.eq(parts[0]),
                          slot[s].shift.eq(parts[1]), slot[s].k.eq(parts[2])]
 
-        # ---- 3. FIFO and handshakes ---------------------------------------------------------
+        # ---- 4. FIFO and handshakes ---------------------------------------------------------
         # The FIFO's entries hold groups as the packer's slots made them; a group's lane
         # routing (below) is done as it leaves, off the packer's paths.
         unrouted = data.StructLayout({"lanes": data.ArrayLayout(op_layout, lanes),

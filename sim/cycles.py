@@ -7,26 +7,27 @@ is accepted (cycle 0):
 1. cycles ``1 .. k``: the weight buffer loads one row of ``pes`` weights per cycle;
 2. from cycle ``s = k + 1``: activation beats of ``scan_width`` elements, one row after the
    other, ``ceil(k / scan_width)`` beats per row, offered every cycle (no source stalls);
-3. a beat accepted at cycle ``i`` reaches the packer at ``i + front_latency`` (encoder
-   register, the packer's input register). The packer appends the beat's lane operands to
-   the row's carry (fewer than ``lanes`` operands) and pushes the completed lane groups into
-   the dispatch FIFO, at most ``G = dispatch_groups`` of them per cycle, all of a cycle's
-   groups or none: a cycle's groups are pushed only if the FIFO has room for all of them
-   *before* this cycle's pop (so that no path runs from the PEs' handshake into the
-   packer), where a group on its way in counts from its push until its pop slot (one pop
-   a cycle, each group at the earliest ``DISPATCH_FIFO`` cycles after its push). The beat is held until its last groups are pushed, so it stays
-   ``max(1, ceil(g / G))`` cycles when it completes ``g`` groups (a *chunk* a cycle: ``G``
-   groups, then the rest). A row's last beat also flushes the carry as a partial group and
-   always pushes at least one group, which carries the end-of-row mark (an empty group if
-   needed). The next beat is in the packer the cycle after;
+3. a beat accepted at cycle ``i`` reaches the packer at ``i + front_latency`` at the
+   earliest (the encoder's register and the dispatcher's, ``ditto.pipeline``). The packer
+   appends the beat's lane operands to the row's carry (fewer than ``lanes`` operands) and
+   pushes the completed lane groups into the dispatch FIFO, at most ``G =
+   dispatch_groups`` of them per cycle (a *chunk*), all of a chunk or none: a chunk is
+   pushed only if the FIFO has room for all of it *before* this cycle's pop (so that no
+   path runs from the PEs' handshake into the packer), counting the pop slots the groups
+   pushed so far reserve (one a cycle, each at the earliest ``DISPATCH_FIFO`` cycles after
+   its push). The beat is held until its last chunk is pushed, so it stays ``max(1, ceil(g
+   / G))`` cycles when it completes ``g`` groups (``G`` groups a chunk, then the rest). A
+   row's last beat also flushes the carry as a partial group and always pushes at least
+   one group, which carries the end-of-row mark (an empty group if needed). The next beat
+   is in the packer the cycle after;
 4. the FIFO hands one group per cycle to the PEs, from ``DISPATCH_FIFO`` cycles after its
-   push; the FIFO's capacity counts the groups on their way in;
+   push;
 5. a row leaves the core ``drain_latency`` cycles after its last group left the FIFO.
 
 The tile's cycle count is the number of cycles from the command (cycle 0) to the last output
-beat, inclusive. Writing ``a_j`` for the cycle chunk ``j`` is pushed and ``P_j`` for the
-cycle after the last pop of the groups pushed so far, with ``g_j`` the groups of chunk ``j`` and
-``Q`` the FIFO capacity::
+beat, inclusive. Writing ``a_j`` for the cycle chunk ``j`` is pushed, ``P_j`` for the cycle
+after the last pop slot reserved so far, ``g_j`` for the groups of chunk ``j`` and ``Q`` for
+the FIFO capacity::
 
     a_j = max(a_{j-1} + 1, P_{j-1} + g_j - Q)          (room in the FIFO)
     P_j = max(a_j + D, P_{j-1}) + g_j                    (D = DISPATCH_FIFO; g_j > 0)
@@ -276,9 +277,9 @@ def simulate_ditto_tile(costs: np.ndarray, config: DittoConfig, *,
     (``dispatch_groups`` groups, or the rest) if it has room for all of it before that pop,
     counting as occupied both the groups in the FIFO and the pop slots reserved by the
     groups pushed so far (a group reserves the first free slot from ``DISPATCH_FIFO``
-    cycles after its push on; with the output always ready, the slots are the pops); then every stage in front of the packer
-    (``front_latency`` registers, the first of which takes beats from the source) moves on
-    where the stage after it is free or freed.
+    cycles after its push on; with the output always ready, the slots are the pops); then
+    every stage in front of the packer (``front_latency`` registers, the first of which
+    takes beats from the source) moves on where the stage after it is free or freed.
     """
     costs = np.asarray(costs)
     rows, k = costs.shape
