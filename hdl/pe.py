@@ -8,6 +8,8 @@ high part of a FULL value is weighted. The arithmetic core (:func:`lane_products
 :class:`LaneGroupSum` that the test suite proves equal to plain arithmetic with Yosys.
 """
 
+import operator
+
 from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -17,8 +19,8 @@ from ditto.config import DittoConfig
 
 from ._params import check_config
 
-__all__ = ["ComputeUnit", "LaneGroupSum", "adder_tree", "lane_group_layout", "lane_layout",
-           "lane_products", "pe_output_layout"]
+__all__ = ["ComputeUnit", "LaneGroupSum", "adder_tree", "balanced_tree", "lane_group_layout",
+           "lane_layout", "lane_products", "pe_output_layout"]
 
 
 
@@ -74,12 +76,18 @@ def lane_products(lanes, config: DittoConfig) -> list[Value]:
     return products
 
 
-def adder_tree(values: list[Value]) -> Value:
-    """Balanced binary sum (for 4 lanes: two pair sums, then their sum), exact widths."""
+def balanced_tree(values: list, combine) -> Value:
+    """``values`` combined pairwise, level by level (for 4 values: two pairs, then their
+    pair), so the depth is ``ceil(log2(len(values)))``."""
     while len(values) > 1:
-        pairs = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)]
+        pairs = [combine(values[i], values[i + 1]) for i in range(0, len(values) - 1, 2)]
         values = pairs + values[len(pairs) * 2:]
     return values[0]
+
+
+def adder_tree(values: list[Value]) -> Value:
+    """Balanced binary sum (for 4 lanes: two pair sums, then their sum), exact widths."""
+    return balanced_tree(values, operator.add)
 
 
 class LaneGroupSum(wiring.Component):

@@ -37,7 +37,8 @@ from ditto.tools import ToolError, read_critical_path, read_nextpnr_report, run_
 from .generate import COMPONENTS, verilog_text
 from .serialised import SerialisedIO
 
-__all__ = ["CORES", "FPGA_TARGETS", "TARGETS", "FpgaTarget", "synthesise"]
+__all__ = ["CORES", "FPGA_TARGETS", "TARGETS", "FpgaTarget", "fpga_counts", "nextpnr_run",
+           "synthesise"]
 
 TARGETS = ("generic", "ice40", "ecp5")
 CORES = ("ditto_core", "dense_core")
@@ -212,11 +213,12 @@ def _generic(work: Path, file: str, top: str, verilog: str, versions: dict) -> d
     })
 
 
-def _fpga_counts(stat: dict, target: FpgaTarget) -> dict:
+def fpga_counts(stat: dict, target: FpgaTarget) -> dict:
+    """Cells of a Yosys ``stat -json`` design by kind (``target.cells``), and flip-flops."""
     cells = _cells_by_type(stat)
     counts = {kind: sum(cells.get(cell, 0) for cell in types)
               for kind, types in target.cells.items()}
-    prefix = "SB_DFF" if target.name == "ice40" else "TRELLIS_FF"
+    prefix = "SB_DFF" if target.name.startswith("ice40") else "TRELLIS_FF"
     counts["flip_flops"] = sum(count for cell, count in cells.items()
                                if cell.startswith(prefix))
     counts["cells_by_type"] = cells
@@ -241,8 +243,8 @@ def _fpga_synth(work: Path, file: str, verilog: str, target: FpgaTarget,
     modules = {name.lstrip("\\"): module for name, module in stat["modules"].items()}
     if inner not in modules:
         raise ToolError(f"{work}: Yosys kept no module {inner!r}; modules: {sorted(modules)}")
-    counts = _fpga_counts({"design": modules[inner]}, target)
-    counts["wrapped_total"] = _fpga_counts(stat, target)
+    counts = fpga_counts({"design": modules[inner]}, target)
+    counts["wrapped_total"] = fpga_counts(stat, target)
     return step.store(counts)
 
 
@@ -260,7 +262,7 @@ def _place_and_route(work: Path, target: FpgaTarget, netlist_key: str, seeds: ra
         if run is None:
             progress(f"place and route on {target.device}, seed {seed} of {seeds.start}.."
                      f"{seeds.stop - 1} (at most {timeout_min:g} min)")
-            run = step.store(_nextpnr_run(work, target, seed, timeout_min))
+            run = step.store(nextpnr_run(work, target, seed, timeout_min))
         if not run["fits"]:
             return {"device": target.device, "fits": False, "fmax_mhz": None,
                     "error": run["error"], "seed": seed}
@@ -288,7 +290,10 @@ def _pnr_step(work: Path, target: FpgaTarget, netlist_key: str, seed: int,
                  [*inputs, versions[f"yowasp-nextpnr-{target.name}"], str(seed)])
 
 
-def _nextpnr_run(work: Path, target: FpgaTarget, seed: int, timeout_min: float) -> dict:
+def nextpnr_run(work: Path, target: FpgaTarget, seed: int, timeout_min: float) -> dict:
+    """One place-and-route run of ``work/<target>.netlist.json``: ``fits``, ``fmax_mhz``,
+    ``critical_path``, ``utilisation``; or ``fits: False`` with the ``error`` (nextpnr's
+    first error line, or the time limit)."""
     name = f"{target.name}-pnr-seed{seed}"
     log = f"{name}.log"
     constraint_args = []

@@ -1,4 +1,4 @@
-"""Capture of real activation traces from a pretrained diffusion U-Net (DESIGN.md §6).
+"""Capture of real activation traces from a pretrained diffusion U-Net (docs/traces.md).
 
 The model is the ONNX consistency U-Net shipped inside the PyPI package
 ``adaptive-terrain-diffusion`` (MIT): 128x128x1 terrain heightfields, EDM noise levels

@@ -1,4 +1,4 @@
-"""Cycle model of the reference microarchitecture (DESIGN.md §4, docs/model.md).
+"""Cycle model of the reference microarchitecture (docs/model.md §3).
 
 One *tile* is ``rows`` output rows of ``pes`` channels over a reduction of ``k`` elements
 (``k <= weight_depth``, ``rows <= max_rows``). Its timeline, counted from the cycle the command

@@ -1,4 +1,4 @@
-"""Symmetric int8 quantization as the project uses it (DESIGN.md §2).
+"""Symmetric int8 quantization as the project uses it (docs/model.md §1).
 
 Weights: one scale per output channel. Activations: one static scale per layer, shared by
 every step of a trajectory; a shared scale is what makes ``X_t W = X_{t-1} W + dX W`` exact.

@@ -144,10 +144,17 @@ def test_cycles_are_at_least_the_lane_bound_and_the_scan_bound(tile):
     # The first group leaves at the earliest DISPATCH_FIFO after the first push; a row
     # leaves drain_latency after its last group.
     overhead = first_push_cycle(config) + pipeline.DISPATCH_FIFO + config.drain_latency
-    assert fixed_tile_cycles(config) == overhead
     beats = beat_ops(costs, config).size
     assert cycles >= ideal_tile_cycles(int(costs.sum()), config) + overhead
     assert cycles >= beats + overhead
+
+
+def test_fixed_tile_cycles_is_what_a_one_group_tile_costs_beyond_its_group():
+    # One row, one beat without operands: one (empty) group, and nothing waits.
+    config = SMALL
+    timing = simulate_ditto_tile(np.zeros((1, 3), np.uint8), config, load_weights=False)
+    assert timing.groups == 1 and timing.stall_cycles == 0
+    assert timing.cycles == fixed_tile_cycles(config) + 1
 
 
 def test_dense_tile_counts_one_beat_of_dense_macs_per_cycle():
