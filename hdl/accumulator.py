@@ -55,21 +55,23 @@ class AccumulationBuffer(wiring.Component):
 
     Function, timing and handshake
     ------------------------------
-    - Latency: :attr:`LATENCY` = 2 cycles. A beat transferred in cycle ``t`` reads
-      ``Y[row]`` (synchronous read port) and enters stage 1 at the end of ``t``; stage 1
-      adds and writes ``Y[row]`` in cycle ``t + 1``; ``(row, y)`` is valid on ``o`` in
-      cycle ``t + 2``.
+    - Latency: :attr:`LATENCY` = 3 cycles. A beat transferred in cycle ``t`` reads
+      ``Y[row]`` (synchronous read port) and enters stage 1 at the end of ``t``; the read
+      row is registered beside it at the end of ``t + 1`` (stage 2), so that the memory's
+      output drives a register and not the adders; stage 2 adds and writes ``Y[row]`` in
+      cycle ``t + 2``; ``(row, y)`` is valid on ``o`` in cycle ``t + 3``.
     - Throughput: one beat per cycle while ``o`` is ready (or not holding a beat).
     - Backpressure: while an output beat waits, the pipeline holds and ``i.ready`` is low
       (``i.ready = ~o.valid | o.ready``); a held stage neither reads nor writes the memory.
     - Read-after-write hazard: beats to the same row back to back are handled by
-      **forwarding**, never by stalling: the read port is transparent to the write port, so
-      a read of the row being written in the same cycle returns the new value. The only
-      other in-flight write is the one in the same cycle, so no further bypass is needed.
+      **forwarding**, never by stalling. The read port is transparent to the write port, so
+      a read returns the write of its own cycle (the beat two ahead); the write of the next
+      cycle (the beat one ahead, in stage 2) is forwarded into stage 2's row register when
+      the rows match. No other write is in flight.
     - Reset: clears the pipeline's valid bits; the stored rows are not cleared (memory
       starts at zero after configuration). A tile writes each row in ACT mode
       (``accumulate = 0``) before accumulating into it.
-    - ``bias`` is sampled when a beat with ``accumulate = 0`` is added (cycle ``t + 1``);
+    - ``bias`` is sampled when a beat with ``accumulate = 0`` is added (cycle ``t + 2``);
       hold it stable during a tile, zero when unused.
 
     Parameters
@@ -115,26 +117,35 @@ class AccumulationBuffer(wiring.Component):
         advance = ~self.o.valid | self.o.ready
         m.d.comb += self.i.ready.eq(advance)
 
-        # Stage 1: the beat, with Y[row] arriving from the read port in the same cycle.
+        # Stage 1: the beat, with Y[row] arriving from the read port in this stage.
         s1_valid = Signal()
         s1 = Signal(accumulator_input_layout(config))
         m.d.comb += [read.addr.eq(self.i.payload.row), read.en.eq(advance)]
         with m.If(advance):
             m.d.sync += [s1_valid.eq(self.i.valid), s1.eq(self.i.payload)]
 
+        # Stage 2: the beat and its stored row, registered; the add and the write.
+        s2_valid = Signal()
+        s2 = Signal(accumulator_input_layout(config))
+        stored = Signal(_row_values(config))
         new = Signal(_row_values(config))
         for channel in range(config.pes):
-            base = Mux(s1.accumulate, read.data[channel], self.bias[channel])
-            m.d.comb += new[channel].eq(base + s1.sums[channel])
+            base = Mux(s2.accumulate, stored[channel], self.bias[channel])
+            m.d.comb += new[channel].eq(base + s2.sums[channel])
         m.d.comb += [
-            write.addr.eq(s1.row),
+            write.addr.eq(s2.row),
             write.data.eq(new),
-            write.en.eq(advance & s1_valid),
+            write.en.eq(advance & s2_valid),
         ]
-
-        # Stage 2: the output register.
+        # The row stage 2 writes in this cycle is newer than what stage 1 read.
+        forward = s2_valid & (s2.row == s1.row)
         with m.If(advance):
-            m.d.sync += self.o.valid.eq(s1_valid)
-            with m.If(s1_valid):
-                m.d.sync += [self.o.payload.row.eq(s1.row), self.o.payload.y.eq(new)]
+            m.d.sync += [s2_valid.eq(s1_valid), s2.eq(s1),
+                         stored.eq(Mux(forward, new, read.data))]
+
+        # Stage 3: the output register.
+        with m.If(advance):
+            m.d.sync += self.o.valid.eq(s2_valid)
+            with m.If(s2_valid):
+                m.d.sync += [self.o.payload.row.eq(s2.row), self.o.payload.y.eq(new)]
         return m

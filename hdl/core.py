@@ -186,7 +186,9 @@ class _TileCore(wiring.Component):
         group_valid, group, group_ready = self._front_end(m, cmd, scanning, beat_in_row, last,
                                                           real, counters)
 
-        # ---- group stage: the weight rows are read while the group waits one cycle ---------
+        # ---- group stage (pipeline.WEIGHT_READ): the weight rows are read while the group
+        # waits a cycle, then the read weights are registered beside it, so that the weight
+        # buffer's outputs need not reach every PE's multipliers in the cycle of the read.
         pe_config = self._pe_config
         m.submodules.accumulator = accumulator = AccumulationBuffer(config=config,
                                                                     asic=self._asic)
@@ -197,17 +199,23 @@ class _TileCore(wiring.Component):
         m.d.comb += group_ready.eq(advance)
         staged = Signal.like(group)
         staged_valid = Signal()
+        weighed = Signal.like(group)
+        weighed_valid = Signal()
+        weights = [Signal.like(read.data, name=f"weights_{lane}")
+                   for lane, read in enumerate(reads)]
         for lane, read in enumerate(reads):
             m.d.comb += [read.addr.eq(group.lanes[lane].k), read.en.eq(advance)]
         with m.If(advance):
-            m.d.sync += [staged_valid.eq(group_valid), staged.eq(group)]
+            m.d.sync += [staged_valid.eq(group_valid), staged.eq(group),
+                         weighed_valid.eq(staged_valid), weighed.eq(staged),
+                         *(w.eq(read.data) for w, read in zip(weights, reads, strict=True))]
         for index, pe in enumerate(pes):
-            m.d.comb += [pe.i.valid.eq(staged_valid), pe.i.payload.first.eq(staged.first),
-                         pe.i.payload.last.eq(staged.last)]
-            for lane, read in enumerate(reads):
-                m.d.comb += [pe.i.payload.lanes[lane].operand.eq(staged.lanes[lane].operand),
-                             pe.i.payload.lanes[lane].shift.eq(staged.lanes[lane].shift),
-                             pe.i.payload.lanes[lane].weight.eq(read.data[index])]
+            m.d.comb += [pe.i.valid.eq(weighed_valid), pe.i.payload.first.eq(weighed.first),
+                         pe.i.payload.last.eq(weighed.last)]
+            for lane, weight in enumerate(weights):
+                m.d.comb += [pe.i.payload.lanes[lane].operand.eq(weighed.lanes[lane].operand),
+                             pe.i.payload.lanes[lane].shift.eq(weighed.lanes[lane].shift),
+                             pe.i.payload.lanes[lane].weight.eq(weight[index])]
         with m.If(group_valid & group_ready):
             m.d.sync += counters.groups.eq(counters.groups + 1)
 
