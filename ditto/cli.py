@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from .config import PRESETS, ConfigError, preset
+from .config import PRESETS, ConfigError, DittoConfig, config_toml, load_config
+from .files import write_atomically
 
 __all__ = ["main"]
 
@@ -19,18 +20,34 @@ class UserError(Exception):
     """A problem with the user's input; printed as one line, exit status 2."""
 
 
-def write_atomically(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file, so nothing half-written remains."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+# ---- the table of commands ----------------------------------------------------------------
+# Each command is its handler, decorated with its name, help and arguments, so that a
+# command's arguments sit beside the code that reads them. Option values that must be
+# looked up (the boards' names) may be given as functions, called when the parser is built.
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    handler: Callable[[argparse.Namespace], int]
+    arguments: tuple[tuple[tuple[str, ...], dict], ...]
+    config: bool  # takes --config and --set
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def arg(*names: str, **options) -> tuple[tuple[str, ...], dict]:
+    """One argument of a command, as ``argparse.ArgumentParser.add_argument`` takes it."""
+    return names, options
+
+
+def command(name: str, help: str, *arguments, config: bool = True):
+    """Register the decorated handler as ``ditto NAME``."""
+    def register(handler):
+        COMMANDS[name] = Command(name, help, handler, arguments, config)
+        return handler
+    return register
 
 
 def _status(text: str) -> None:
@@ -55,6 +72,11 @@ def _progress(total: int):
     return show
 
 
+def _config(args: argparse.Namespace) -> DittoConfig:
+    """The config of ``--config PRESET|FILE`` and the ``--set FIELD=VALUE`` items."""
+    return load_config(args.config, args.set)
+
+
 def _write_outputs(args: argparse.Namespace, result: dict, write_report) -> None:
     """``--json`` (atomically) and ``--report`` (``write_report(path)``), each announced."""
     if args.json:
@@ -65,12 +87,38 @@ def _write_outputs(args: argparse.Namespace, result: dict, write_report) -> None
         print(f"wrote {args.report}")
 
 
+@command("config", "print the resolved configuration",
+         arg("--toml", action="store_true", help="print it as a TOML file that "
+             "--config reads back"))
+def cmd_config(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if args.toml:
+        print(config_toml(config), end="")
+        return 0
+    print(f"config {config.slug}")
+    for field, value in config.as_dict().items():
+        print(f"  {field:<16} {value}")
+    print(f"  {'(front_latency)':<16} {config.front_latency}")
+    print(f"  {'(drain_latency)':<16} {config.drain_latency}")
+    return 0
+
+
+@command("analyze", "class statistics and cycles of a "
+         "trajectory",
+         arg("trace", nargs="?", help="trace file written by 'ditto trace'"),
+         arg("--synthetic", action="store_true", help="use a synthetic trajectory"),
+         arg("--steps", type=int, default=8, help="synthetic: steps (default 8)"),
+         arg("--similarity", type=float, default=0.9,
+             help="synthetic: probability an element is unchanged (default 0.9)"),
+         arg("--seed", type=int, default=0, help="synthetic: random seed"),
+         arg("--json", help="write the report as JSON to this file"),
+         arg("--report", help="write a Markdown report (PNG plots beside it)"))
 def cmd_analyze(args: argparse.Namespace) -> int:
     from .sim.analysis import analyze, format_summary
     from .sim.synthetic import synthetic_trajectory
     from .sim.trace import TraceFile, analyze_trace
 
-    config = preset(args.config)
+    config = _config(args)
     if args.synthetic == (args.trace is not None):
         raise UserError("give either a trace file or --synthetic")
     if args.trace is not None:
@@ -90,11 +138,23 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("trace", "capture a real diffusion trajectory",
+         arg("--steps", type=int, default=20, help="sampling steps (default 20)"),
+         arg("--sampler", default="euler", choices=["euler", "consistency"],
+             help="deterministic Euler on a Karras schedule (default) or the "
+                  "multistep consistency sampler"),
+         arg("--batch", type=int, default=1),
+         arg("--seed", type=int, default=0),
+         arg("--difficulty", type=int, default=50, help="terrain difficulty 1..100"),
+         arg("--layers", help="comma-separated glob patterns over node names, "
+             "e.g. 'node_conv2d_1,node_einsum_*'"),
+         arg("--out", default=None, help="trace file (default "
+             "build/traces/terrain-STEPS.npz)"))
 def cmd_trace(args: argparse.Namespace) -> int:
     from .sim.capture import capture_trace
     from .sim.trace import write_trace
 
-    config = preset(args.config)
+    config = _config(args)
     layers = [p for p in args.layers.split(",") if p] if args.layers else None
     start = time.perf_counter()
     index, arrays, _ = capture_trace(
@@ -108,22 +168,31 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("bench", "throughput of the model",
+         arg("--elements", type=int, default=1 << 24))
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .sim.bench import run_benchmarks
+    from .sim.throughput import run_benchmarks
 
-    config = preset(args.config)
+    config = _config(args)
+    try:
+        rates = run_benchmarks(config, elements=args.elements)
+    except ValueError as error:
+        raise UserError(f"--elements: {error}") from None
     print(f"model throughput, config {config.slug}, {args.elements} elements, "
           "one NumPy thread, best of 5:")
-    for name, rate in run_benchmarks(config, elements=args.elements):
+    for name, rate in rates:
         print(f"  {rate / 1e6:9.1f} M elements/s  {name}")
     return 0
 
 
+@command("exactness", "check DIFF == plain integer product "
+         "on every layer and step of a trace",
+         arg("trace", help="trace file written by 'ditto trace'"))
 def cmd_exactness(args: argparse.Namespace) -> int:
     from .sim.exactness import check_exactness
     from .sim.trace import TraceFile
 
-    config = preset(args.config)
+    config = _config(args)
     trace = TraceFile(args.trace)
     start = time.perf_counter()
     result = check_exactness(trace.layers(), config, progress=_progress(len(trace)))
@@ -137,10 +206,18 @@ def cmd_exactness(args: argparse.Namespace) -> int:
     return 1 if result.mismatches else 0
 
 
+@command("generate", "write the Verilog of every component "
+         "and manifest.json",
+         arg("--out", dest="gen_out", default=None,
+             help="output directory (default build/rtl/SLUG, with --asic "
+                  "build/rtl/SLUG-asic)"),
+         arg("--asic", action="store_true",
+             help="for ASIC flows: memories as SRAM macro instances (behavioural "
+                  "models in macros/), no simulation-only constructs (docs/asic.md)"))
 def cmd_generate(args: argparse.Namespace) -> int:
     from .hdl.generate import generate
 
-    config = preset(args.config)
+    config = _config(args)
     out = Path(args.gen_out or f"build/rtl/{config.slug}{'-asic' if args.asic else ''}")
     manifest = generate(config, out, asic=args.asic)
     models = [macro["model"] for macro in manifest.get("macros", {}).values()]
@@ -150,7 +227,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _targets(text: str) -> tuple[str, ...]:
-    from .hdl.synth import TARGETS
+    from .flow.synth import TARGETS
 
     targets = tuple(TARGETS if text == "all" else (t for t in text.split(",") if t))
     for target in targets:
@@ -159,12 +236,30 @@ def _targets(text: str) -> tuple[str, ...]:
     return targets
 
 
+@command("synth", "synthesise every component and both "
+         "cores: area, FPGA resources, Fmax, equal-area comparison",
+         arg("--target", default="all", help="comma-separated targets among generic, "
+             "ice40, ecp5 (default: all)"),
+         arg("--components", help="comma-separated components (default: all)"),
+         arg("--seeds", type=int, default=3, help="nextpnr seeds per core and FPGA "
+             "(Fmax is their median; default 3)"),
+         arg("--first-seed", type=int, default=1,
+             help="first nextpnr seed (default 1; seeds are first .. first + seeds - 1)"),
+         arg("--no-fmax", action="store_true", help="skip place and route"),
+         arg("--pnr-timeout", type=float, metavar="MINUTES",
+             help="stop a place-and-route run that takes longer and report the design as "
+             "not placed and routed (default 60)"),
+         arg("--trace", help="trace for the equal-area comparison (default "
+             "build/traces/terrain-20.npz if present, else the committed fixture)"),
+         arg("--build-dir", default="build/synth", help="work and cache directory"),
+         arg("--json", help="write all figures as JSON to this file"),
+         arg("--report", help="write a Markdown report (PNG plot beside it)"))
 def cmd_synth(args: argparse.Namespace) -> int:
-    from .hdl.area import equal_area, format_summary, write_markdown
-    from .hdl.synth import PNR_TIMEOUT_MIN, synthesise
+    from .flow.area import equal_area, format_summary, write_markdown
+    from .flow.synth import PNR_TIMEOUT_MIN, synthesise
     from .sim.workload import analyze_workload
 
-    config = preset(args.config)
+    config = _config(args)
     targets = _targets(args.target)
     components = [c for c in args.components.split(",") if c] if args.components else None
     start = time.perf_counter()
@@ -203,12 +298,16 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("pe-fmax", "Fmax of one compute unit (PE) on an "
+         "iCE40 HX8K with registered I/O, median over seeds",
+         arg("--seeds", type=int, default=3, help="nextpnr seeds (default 3)"),
+         arg("--first-seed", type=int, default=1, help="first seed (default 1)"))
 def cmd_pe_fmax(args: argparse.Namespace) -> int:
-    from .hdl.component_fmax import compute_unit_fmax
+    from .flow.component_fmax import compute_unit_fmax
 
     if args.seeds < 1:
         raise UserError(f"--seeds {args.seeds}: need at least one seed")
-    config = preset(args.config)
+    config = _config(args)
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     result = compute_unit_fmax(config, seeds=seeds, progress=_status)
     _end_progress()
@@ -216,10 +315,28 @@ def cmd_pe_fmax(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("sweep", "area, Fmax and real-trace cycles over "
+         "P, E, lane_bits, dispatch groups and FIFO depth; CSV and "
+         "Pareto plot",
+         arg("--pes", default="4,8,16", help="values of P (default 4,8,16)"),
+         arg("--scan-widths", default="16,32", help="values of E (default 16,32)"),
+         arg("--lane-bits", default="5", help="values of lane_bits (>= 5; default 5)"),
+         arg("--groups", default=None, help="values of dispatch_groups, the most lane "
+             "groups the packer pushes a cycle (default: the config's)"),
+         arg("--depths", default=None, help="dispatch FIFO depths in lane groups "
+             "(default: the config's)"),
+         arg("--fmax-target", default="ecp5", choices=["ecp5", "ice40", "none"],
+             help="FPGA for the Fmax column (default ecp5)"),
+         arg("--seeds", type=int, default=1, help="nextpnr seeds per point (default 1)"),
+         arg("--trace", help="trace for the cycles (default build/traces/terrain-20.npz "
+             "if present, else the committed fixture)"),
+         arg("--build-dir", default="build/synth"),
+         arg("--csv", default="build/sweep.csv"),
+         arg("--plot", default="build/sweep.png"))
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .hdl.sweep import run_sweep, sweep_configs
+    from .flow.sweep import run_sweep, sweep_configs
 
-    base = preset(args.config)
+    base = _config(args)
     try:
         configs = sweep_configs(base, pes=args.pes, scan_widths=args.scan_widths,
                                 lane_bits=args.lane_bits, groups=args.groups,
@@ -244,8 +361,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def _core_areas(config, area_file: str | None) -> dict:
     """Area estimates of both cores: from a 'ditto synth' JSON, else a generic synthesis
     (cached under build/synth)."""
-    from .hdl.area import core_area
-    from .hdl.synth import CORES, synthesise
+    from .flow.area import core_area
+    from .flow.synth import CORES, synthesise
 
     if area_file:
         try:
@@ -266,12 +383,32 @@ def _core_areas(config, area_file: str | None) -> dict:
                         "'ditto synth' with --target generic") from None
 
 
+@command("evaluate", "the main job: a whole trajectory "
+         "through both cores' cycle models, equal-area speedup, "
+         "traffic, energy; optionally RTL samples",
+         arg("trace", nargs="?", help="trace file (default build/traces/terrain-20.npz "
+             "if present, else the committed fixture)"),
+         arg("--rtl-sample", type=int, default=0, metavar="N",
+             help="run N random tiles per layer type through the RTL of both cores "
+                  "and fail on any difference (default 0: none)"),
+         arg("--sim", choices=["icarus", "verilator"], default=None,
+             help="simulator for --rtl-sample (default: $SIM or verilator)"),
+         arg("--seed", type=int, default=0, help="seed of the RTL sample"),
+         arg("--area", help="'ditto synth --json' output to take the areas from "
+             "(default: a generic synthesis of both cores, cached)"),
+         arg("--bandwidth", type=float, default=25.6,
+             help="off-chip bandwidth in GB/s for the roofline (default 25.6)"),
+         arg("--clock", type=float, default=500.0,
+             help="clock in MHz for the roofline (default 500)"),
+         arg("--json", help="write the evaluation as JSON to this file"),
+         arg("--report", help="write a Markdown report (PNG plots beside it)"))
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .sim.evaluate import evaluate, format_summary, write_markdown
     from .sim.workload import analyze_workload
+    from .verif.runner import selected_simulator
     from .verif.sample import RtlMismatch, rtl_sample, sample_cases
 
-    config = preset(args.config)
+    config = _config(args)
     start = time.perf_counter()
     if args.trace is not None and not Path(args.trace).is_file():
         raise UserError(f"{args.trace}: no such trace file (write one with 'ditto trace')")
@@ -291,9 +428,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         trace = workload["workload"]["file"] if workload["workload"]["source"] == "trace" else None
         try:
             cases = sample_cases(config, trace, args.rtl_sample, seed=args.seed)
-            # Verilator unless asked otherwise: on the default core it simulates ~100x
-            # faster than Icarus (docs/core.md).
-            simulator = args.sim or os.environ.get("SIM") or "verilator"
+            simulator = selected_simulator(args.sim)
             runs = rtl_sample(config, cases, simulator=simulator, progress=_status)
         except RtlMismatch as error:
             _end_progress()
@@ -319,17 +454,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("utilisation", "dispatcher lane utilisation on the "
+         "DIFF tiles of a trace",
+         arg("trace", help="trace file written by 'ditto trace'"),
+         arg("--steps", default="5,10,15", help="DIFF steps to measure (default 5,10,15)"))
 def cmd_utilisation(args: argparse.Namespace) -> int:
     from .sim.trace import TraceFile
     from .sim.utilisation import lane_utilisation
 
-    config = preset(args.config)
-    if args.scan_width:
-        config = config.replace(scan_width=args.scan_width)
-    if args.dispatch_groups:
-        config = config.replace(dispatch_groups=args.dispatch_groups)
-    if args.dispatch_depth:
-        config = config.replace(dispatch_depth=args.dispatch_depth)
+    config = _config(args)
     steps = [int(s) for s in args.steps.split(",")]
     result = lane_utilisation(TraceFile(args.trace).layers(), config, steps)
     lane, scan = result["lane_bound"], result["scan_bound"]
@@ -349,11 +482,16 @@ def cmd_utilisation(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("regress", "cocotb regression on the generated "
+         "Verilog, with a table per testbench",
+         arg("--sim", choices=["icarus", "verilator"], default=None,
+             help="simulator (default: $SIM or verilator)"),
+         arg("-k", help="run only the testbenches whose name contains or matches this"))
 def cmd_regress(args: argparse.Namespace) -> int:
     from .verif.regress import format_table, run_regression
     from .verif.runner import selected_simulator, simulator_available
 
-    config = preset(args.config)
+    config = _config(args)
     simulator = selected_simulator(args.sim)
     reason = simulator_available(simulator)
     if reason:
@@ -364,9 +502,30 @@ def cmd_regress(args: argparse.Namespace) -> int:
         raise UserError(str(error)) from None
     _end_progress()
     print(format_table(rows))
+    print("Longer tiers: 'make test' (every testbench, several configs, Icarus and Verilator, "
+          "formal proofs); 'ditto evaluate TRACE --rtl-sample N' (N real tiles per layer type "
+          "of a whole trajectory through both cores); 'make bench-sim' (simulation speed).")
     return 0 if all(row.passed for row in rows) else 1
 
 
+def _board_names() -> list[str]:
+    from .boards.targets import BOARDS
+
+    return list(BOARDS)
+
+
+def _board_help() -> str:
+    from .boards.targets import BOARDS
+
+    return "; ".join(f"{name}: {board.description}" for name, board in BOARDS.items())
+
+
+@command("board", "FPGA bitstreams of the built-in self-test (yowasp tools)",
+         arg("action", choices=["build"], help="build: the self-test bitstream for a board"),
+         arg("board", choices=_board_names, help=_board_help),
+         arg("--out", dest="board_out", default=None, metavar="DIR",
+             help="build directory (default build/boards/BOARD)"),
+         config=False)
 def cmd_board(args: argparse.Namespace) -> int:
     from .boards.targets import BOARDS, build_board, format_result
 
@@ -380,160 +539,29 @@ def cmd_board(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command in :data:`COMMANDS`."""
     parser = argparse.ArgumentParser(prog="ditto", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-
-    def with_config(p):
-        p.add_argument("--config", default="default", choices=sorted(PRESETS),
-                       help="configuration preset (default: %(default)s)")
-        return p
-
-    p = with_config(sub.add_parser("analyze", help="class statistics and cycles of a "
-                                   "trajectory"))
-    p.add_argument("trace", nargs="?", help="trace file written by 'ditto trace'")
-    p.add_argument("--synthetic", action="store_true", help="use a synthetic trajectory")
-    p.add_argument("--steps", type=int, default=8, help="synthetic: steps (default 8)")
-    p.add_argument("--similarity", type=float, default=0.9,
-                   help="synthetic: probability an element is unchanged (default 0.9)")
-    p.add_argument("--seed", type=int, default=0, help="synthetic: random seed")
-    p.add_argument("--json", help="write the report as JSON to this file")
-    p.add_argument("--report", help="write a Markdown report (PNG plots beside it)")
-    p.set_defaults(func=cmd_analyze)
-
-    p = with_config(sub.add_parser("trace", help="capture a real diffusion trajectory"))
-    p.add_argument("--steps", type=int, default=20, help="sampling steps (default 20)")
-    p.add_argument("--sampler", default="euler", choices=["euler", "consistency"],
-                   help="deterministic Euler on a Karras schedule (default) or the "
-                        "multistep consistency sampler")
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--difficulty", type=int, default=50, help="terrain difficulty 1..100")
-    p.add_argument("--layers", help="comma-separated glob patterns over node names, "
-                   "e.g. 'node_conv2d_1,node_einsum_*'")
-    p.add_argument("--out", default=None, help="trace file (default "
-                   "build/traces/terrain-STEPS.npz)")
-    p.set_defaults(func=cmd_trace)
-
-    p = with_config(sub.add_parser("exactness", help="check DIFF == plain integer product "
-                                   "on every layer and step of a trace"))
-    p.add_argument("trace", help="trace file written by 'ditto trace'")
-    p.set_defaults(func=cmd_exactness)
-
-    p = with_config(sub.add_parser("utilisation", help="dispatcher lane utilisation on the "
-                                   "DIFF tiles of a trace"))
-    p.add_argument("trace", help="trace file written by 'ditto trace'")
-    p.add_argument("--steps", default="5,10,15", help="DIFF steps to measure (default 5,10,15)")
-    p.add_argument("--scan-width", type=int, help="override the config's scan_width")
-    p.add_argument("--dispatch-groups", type=int,
-                   help="override the most lane groups the packer pushes a cycle")
-    p.add_argument("--dispatch-depth", type=int, help="override the dispatch FIFO depth")
-    p.set_defaults(func=cmd_utilisation)
-
-    p = with_config(sub.add_parser("regress", help="cocotb regression on the generated "
-                                   "Verilog, with a table per testbench"))
-    p.add_argument("--sim", choices=["icarus", "verilator"], default=None,
-                   help="simulator (default: $SIM or icarus)")
-    p.add_argument("-k", help="run only the testbenches whose name contains or matches this")
-    p.set_defaults(func=cmd_regress)
-
-    p = with_config(sub.add_parser("bench", help="throughput of the model"))
-    p.add_argument("--elements", type=int, default=1 << 24)
-    p.set_defaults(func=cmd_bench)
-
-    p = with_config(sub.add_parser("evaluate", help="the main job: a whole trajectory "
-                                   "through both cores' cycle models, equal-area speedup, "
-                                   "traffic, energy; optionally RTL samples"))
-    p.add_argument("trace", nargs="?", help="trace file (default build/traces/terrain-20.npz "
-                   "if present, else the committed fixture)")
-    p.add_argument("--rtl-sample", type=int, default=0, metavar="N",
-                   help="run N random tiles per layer type through the RTL of both cores "
-                        "and fail on any difference (default 0: none)")
-    p.add_argument("--sim", choices=["icarus", "verilator"], default=None,
-                   help="simulator for --rtl-sample (default: $SIM or verilator)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the RTL sample")
-    p.add_argument("--area", help="'ditto synth --json' output to take the areas from "
-                   "(default: a generic synthesis of both cores, cached)")
-    p.add_argument("--bandwidth", type=float, default=25.6,
-                   help="off-chip bandwidth in GB/s for the roofline (default 25.6)")
-    p.add_argument("--clock", type=float, default=500.0,
-                   help="clock in MHz for the roofline (default 500)")
-    p.add_argument("--json", help="write the evaluation as JSON to this file")
-    p.add_argument("--report", help="write a Markdown report (PNG plots beside it)")
-    p.set_defaults(func=cmd_evaluate)
-
-    p = with_config(sub.add_parser("synth", help="synthesise every component and both "
-                                   "cores: area, FPGA resources, Fmax, equal-area comparison"))
-    p.add_argument("--target", default="all", help="comma-separated targets among generic, "
-                   "ice40, ecp5 (default: all)")
-    p.add_argument("--components", help="comma-separated components (default: all)")
-    p.add_argument("--seeds", type=int, default=3, help="nextpnr seeds per core and FPGA "
-                   "(Fmax is their median; default 3)")
-    p.add_argument("--first-seed", type=int, default=1,
-                   help="first nextpnr seed (default 1; seeds are first .. first + seeds - 1)")
-    p.add_argument("--no-fmax", action="store_true", help="skip place and route")
-    p.add_argument("--pnr-timeout", type=float, metavar="MINUTES",
-                   help="stop a place-and-route run that takes longer and report the design as "
-                   "not placed and routed (default 60)")
-    p.add_argument("--trace", help="trace for the equal-area comparison (default "
-                   "build/traces/terrain-20.npz if present, else the committed fixture)")
-    p.add_argument("--build-dir", default="build/synth", help="work and cache directory")
-    p.add_argument("--json", help="write all figures as JSON to this file")
-    p.add_argument("--report", help="write a Markdown report (PNG plot beside it)")
-    p.set_defaults(func=cmd_synth)
-
-    p = with_config(sub.add_parser("pe-fmax", help="Fmax of one compute unit (PE) on an "
-                                   "iCE40 HX8K with registered I/O, median over seeds"))
-    p.add_argument("--seeds", type=int, default=3, help="nextpnr seeds (default 3)")
-    p.add_argument("--first-seed", type=int, default=1, help="first seed (default 1)")
-    p.set_defaults(func=cmd_pe_fmax)
-
-    p = with_config(sub.add_parser("sweep", help="area, Fmax and real-trace cycles over "
-                                   "P, E, lane_bits, dispatch groups and FIFO depth; CSV and "
-                                   "Pareto plot"))
-    p.add_argument("--pes", default="4,8,16", help="values of P (default 4,8,16)")
-    p.add_argument("--scan-widths", default="16,32", help="values of E (default 16,32)")
-    p.add_argument("--lane-bits", default="5", help="values of lane_bits (>= 5; default 5)")
-    p.add_argument("--groups", default=None, help="values of dispatch_groups, the most lane "
-                   "groups the packer pushes a cycle (default: the config's)")
-    p.add_argument("--depths", default=None, help="dispatch FIFO depths in lane groups "
-                   "(default: the config's)")
-    p.add_argument("--fmax-target", default="ecp5", choices=["ecp5", "ice40", "none"],
-                   help="FPGA for the Fmax column (default ecp5)")
-    p.add_argument("--seeds", type=int, default=1, help="nextpnr seeds per point (default 1)")
-    p.add_argument("--trace", help="trace for the cycles (default build/traces/terrain-20.npz "
-                   "if present, else the committed fixture)")
-    p.add_argument("--build-dir", default="build/synth")
-    p.add_argument("--csv", default="build/sweep.csv")
-    p.add_argument("--plot", default="build/sweep.png")
-    p.set_defaults(func=cmd_sweep)
-
-    p = with_config(sub.add_parser("generate", help="write the Verilog of every component "
-                                   "and manifest.json"))
-    p.add_argument("--out", dest="gen_out", default=None,
-                   help="output directory (default build/rtl/SLUG, with --asic "
-                        "build/rtl/SLUG-asic)")
-    p.add_argument("--asic", action="store_true",
-                   help="for ASIC flows: memories as SRAM macro instances (behavioural "
-                        "models in macros/), no simulation-only constructs (docs/asic.md)")
-    p.set_defaults(func=cmd_generate)
-
-    p = sub.add_parser("board", help="FPGA bitstreams of the built-in self-test (yowasp tools)")
-    board_sub = p.add_subparsers(dest="board_command", required=True)
-    b = board_sub.add_parser("build", help="build the self-test bitstream for a board")
-    b.add_argument("board", choices=["icebreaker", "ulx3s", "ulx3s-12f", "ulx3s-25f",
-                                     "ulx3s-45f"],
-                   help="icebreaker (iCE40 UP5K) or ulx3s (ECP5 LFE5U-85F; -12f/-25f/-45f "
-                        "for the other devices)")
-    b.add_argument("--out", dest="board_out", default=None, metavar="DIR",
-                   help="build directory (default build/boards/BOARD)")
-    b.set_defaults(func=cmd_board)
+    for entry in COMMANDS.values():
+        p = sub.add_parser(entry.name, help=entry.help, description=entry.help)
+        if entry.config:
+            p.add_argument("--config", default="default", metavar="PRESET|FILE",
+                           help=f"a preset ({', '.join(PRESETS)}) or a .toml/.json file of "
+                                "DittoConfig fields (default: %(default)s)")
+            p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                           help="change one config field (repeatable), e.g. --set pes=16")
+        for names, options in entry.arguments:
+            looked_up = {key: value() if key in ("choices", "help") and callable(value)
+                         else value for key, value in options.items()}
+            p.add_argument(*names, **looked_up)
+        p.set_defaults(func=entry.handler)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .flow.tools import ToolError
     from .sim.capture import CaptureError
     from .sim.trace import TraceError
-    from .tools import ToolError
 
     args = build_parser().parse_args(argv)
     if getattr(args, "out", "") is None and args.command == "trace":

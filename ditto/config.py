@@ -8,11 +8,16 @@ here and is computed nowhere else.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from ditto import pipeline
 
-__all__ = ["ConfigError", "DittoConfig", "PRESETS", "preset"]
+__all__ = ["ConfigError", "DittoConfig", "PRESETS", "config_toml", "load_config", "preset"]
 
 
 class ConfigError(ValueError):
@@ -213,10 +218,21 @@ class DittoConfig:
 
     @property
     def slug(self) -> str:
-        """Short name for build directories, test ids and report rows."""
+        """Short name for build directories, test ids and report rows: the name and the
+        fields most often varied; when another field differs from the preset of that name
+        (or from the defaults), a hash of all fields follows, so two different configs never
+        share a build directory."""
         mode = "" if self.act_classify else "-paperact"
-        return (f"{self.name}-p{self.pes}e{self.scan_width}l{self.lane_bits}"
+        slug = (f"{self.name}-p{self.pes}e{self.scan_width}l{self.lane_bits}"
                 f"g{self.dispatch_groups}q{self.dispatch_depth}a{self.acc_bits}{mode}")
+        shown = {"name", "pes", "scan_width", "lane_bits", "dispatch_groups",
+                 "dispatch_depth", "acc_bits", "act_classify"}
+        reference = PRESETS.get(self.name, DittoConfig()).as_dict()
+        if any(value != reference[field] for field, value in self.as_dict().items()
+               if field not in shown):
+            text = json.dumps(self.as_dict(), sort_keys=True)
+            slug += "-" + hashlib.sha256(text.encode()).hexdigest()[:8]
+        return slug
 
     def replace(self, **changes) -> DittoConfig:
         """A copy with some fields changed (validated again)."""
@@ -244,4 +260,88 @@ def preset(name: str) -> DittoConfig:
         return PRESETS[name]
     except KeyError:
         raise ConfigError(f"unknown config preset {name!r}; choose one of "
-                          f"{', '.join(PRESETS)}") from None
+                          f"{', '.join(PRESETS)} or give a .toml or .json file") from None
+
+
+_FIELDS = {field.name: field.type for field in dataclasses.fields(DittoConfig)}
+
+
+def _field_value(field: str, value, source: str):
+    """``value`` for ``field`` as the field's type: ints and bools from TOML or JSON as
+    they are, or parsed from the text of ``--set``."""
+    if field not in _FIELDS:
+        raise ConfigError(f"{source}: unknown field {field!r}; the fields are "
+                          f"{', '.join(_FIELDS)}")
+    kind = _FIELDS[field]
+    if not isinstance(value, str) or kind == "str":
+        return value
+    text = value.strip()
+    if kind == "bool":
+        if text.lower() in ("true", "1", "yes"):
+            return True
+        if text.lower() in ("false", "0", "no"):
+            return False
+        raise ConfigError(f"{source}: {field}={value!r}: must be true or false")
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise ConfigError(f"{source}: {field}={value!r}: must be an integer") from None
+
+
+def _read_config_file(path: Path) -> dict:
+    """The fields in a TOML or JSON config file (a ``preset`` key names the starting point)."""
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the config file ({error.strerror})") from None
+    try:
+        if path.suffix == ".json":
+            fields = json.loads(text)
+        else:
+            fields = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as error:
+        kind = "JSON" if path.suffix == ".json" else "TOML"
+        raise ConfigError(f"{path}: not valid {kind}: {error}") from None
+    if not isinstance(fields, dict):
+        raise ConfigError(f"{path}: must hold a table of DittoConfig fields")
+    return fields
+
+
+def load_config(spec: str = "default", sets: Iterable[str] = ()) -> DittoConfig:
+    """The config that ``--config SPEC`` and ``--set FIELD=VALUE`` ask for.
+
+    ``spec`` is a preset name or a ``.toml``/``.json`` file of ``DittoConfig`` fields, in
+    which an optional ``preset`` key gives the preset the file starts from (default: the
+    defaults) and ``name`` defaults to the file's stem. Each ``sets`` item then changes one
+    field. The result is validated once, as a whole; every error is a :class:`ConfigError`
+    that names the source, the field, the value and the rule.
+    """
+    path = Path(spec)
+    if spec in PRESETS:
+        base, fields, source = PRESETS[spec], {}, f"preset {spec}"
+    elif path.suffix in (".toml", ".json"):
+        fields = _read_config_file(path)
+        source = str(path)
+        base_name = fields.pop("preset", None)
+        base = DittoConfig() if base_name is None else preset(str(base_name))
+        stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in path.stem)
+        fields.setdefault("name", base.name if base_name is not None else stem)
+    else:
+        preset(spec)  # the unknown-preset error
+    fields = {field: _field_value(field, value, source) for field, value in fields.items()}
+    for item in sets:
+        field, equals, value = item.partition("=")
+        if not equals:
+            raise ConfigError(f"--set {item!r}: write FIELD=VALUE, for example pes=16")
+        fields[field.strip()] = _field_value(field.strip(), value, "--set")
+    return base.replace(**fields) if fields else base
+
+
+def config_toml(config: DittoConfig) -> str:
+    """``config`` as a TOML file that :func:`load_config` reads back to the same config."""
+    lines = [f"# DittoConfig {config.slug}"]
+    for field, value in config.as_dict().items():
+        text = (f'"{value}"' if isinstance(value, str)
+                else str(value).lower() if isinstance(value, bool) else str(value))
+        lines.append(f"{field} = {text}")
+    return "\n".join(lines) + "\n"

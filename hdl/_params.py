@@ -2,22 +2,36 @@
 
 from ditto.config import DittoConfig
 
-__all__ = ["check_config", "check_flag"]
+from ._amaranth import never_elaborated
+
+__all__ = ["HasConfig", "check_config", "check_flag", "check_instance"]
+
+
+def check_instance(owner, name: str, value, cls: type):
+    """``value`` if it is a ``cls``, else a TypeError naming the parameter and the value."""
+    if not isinstance(value, cls):
+        never_elaborated(owner)  # half built: it raises here
+        raise TypeError(f"{name} must be a {cls.__name__}, not {value!r}")
+    return value
 
 
 def check_config(owner, config) -> DittoConfig:
     """``config`` if it is a :class:`DittoConfig`, else a TypeError naming the value."""
-    if not isinstance(config, DittoConfig):
-        # The half-built component will never be elaborated; without this Amaranth would
-        # add a misleading "created but never used" warning to the TypeError.
-        owner._MustUse__silence = True
-        raise TypeError(f"config must be a DittoConfig, not {config!r}")
-    return config
+    return check_instance(owner, "config", config, DittoConfig)
 
 
 def check_flag(owner, name: str, value) -> bool:
     """``value`` if it is a bool, else a TypeError naming the parameter and the value."""
     if not isinstance(value, bool):
-        owner._MustUse__silence = True
+        never_elaborated(owner)
         raise TypeError(f"{name} must be a bool, not {value!r}")
     return value
+
+
+class HasConfig:
+    """Mixin of the components built for one :class:`DittoConfig`: ``config`` is the
+    config they were built for (which their constructor checked into ``_config``)."""
+
+    @property
+    def config(self) -> DittoConfig:
+        return self._config

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from ditto import pipeline
 from ditto.config import DittoConfig
 
-from ._params import check_config, check_flag
+from ._params import HasConfig, check_config, check_flag
 from .sram import add_memory
 
 __all__ = ["AccumulationBuffer", "accumulator_input_layout", "accumulator_output_layout"]
@@ -47,7 +47,7 @@ def accumulator_output_layout(config: DittoConfig) -> data.StructLayout:
     })
 
 
-class AccumulationBuffer(wiring.Component):
+class AccumulationBuffer(HasConfig, wiring.Component):
     """Stored outputs of ``max_rows`` rows x ``pes`` channels, read-modify-written per beat.
 
     For each input beat, ``y = (accumulate ? Y[row] : bias) + sums`` (element-wise,
@@ -103,10 +103,6 @@ class AccumulationBuffer(wiring.Component):
             "i": In(stream.Signature(accumulator_input_layout(config))),
             "o": Out(stream.Signature(accumulator_output_layout(config))),
         })
-
-    @property
-    def config(self) -> DittoConfig:
-        return self._config
 
     def elaborate(self, platform):
         config = self._config

@@ -15,11 +15,11 @@ from amaranth.lib.wiring import In, Out
 from ditto.config import DittoConfig
 from ditto.enums import DiffClass, Mode
 
-from ._params import check_config, check_flag
+from ._params import HasConfig, check_config, check_flag
 from .accumulator import AccumulationBuffer, accumulator_output_layout
+from .compute_unit import ComputeUnit, PeShape, adder_tree
 from .dispatch import ZeroSkipDispatcher, dispatch_group_layout, weight_row
 from .encoding import EncodingUnit
-from .pe import ComputeUnit, adder_tree
 from .sram import add_memory
 
 __all__ = ["DenseCore", "DittoCore", "command_layout", "counters_layout"]
@@ -84,7 +84,7 @@ def _popcount(bits) -> Value:
     return adder_tree([Value.cast(bit) for bit in bits])
 
 
-class _TileCore(wiring.Component):
+class _TileCore(HasConfig, wiring.Component):
     """Command decoding, weight buffer, PEs, accumulation buffer and counters shared by both
     cores; subclasses provide the front end (``_front_end``) that turns activation beats
     into lane groups with weight addresses."""
@@ -92,11 +92,10 @@ class _TileCore(wiring.Component):
     #: Data dependent: ``ditto.sim.cycles`` gives a tile's exact cycle count.
     LATENCY = None
 
-    def __init__(self, *, config: DittoConfig, beat_layout, pe_lanes: int, pe_lane_bits: int,
-                 asic: bool):
+    def __init__(self, *, config: DittoConfig, beat_layout, pe_shape: PeShape, asic: bool):
         self._config = check_config(self, config)
         self._asic = check_flag(self, "asic", asic)
-        self._pe_config = config.replace(lanes=pe_lanes, lane_bits=pe_lane_bits)
+        self._pe_shape = pe_shape
         super().__init__({
             "cmd": In(stream.Signature(command_layout(config))),
             "weights": In(stream.Signature(weight_layout(config))),
@@ -105,10 +104,6 @@ class _TileCore(wiring.Component):
             "counters": Out(counters_layout()),
             "busy": Out(1),
         })
-
-    @property
-    def config(self) -> DittoConfig:
-        return self._config
 
     def elaborate(self, platform):
         config = self._config
@@ -178,7 +173,7 @@ class _TileCore(wiring.Component):
         # ---- weight buffer ------------------------------------------------------------------
         weight_write, reads = add_memory(m, "weight_buffer", shape=weight_layout(config),
                                          depth=config.weight_depth,
-                                         read_ports=self._pe_config.lanes, asic=self._asic)
+                                         read_ports=self._pe_shape.lanes, asic=self._asic)
         m.d.comb += [weight_write.addr.eq(weight_row), weight_write.data.eq(self.weights.payload),
                      weight_write.en.eq(self.weights.valid & self.weights.ready)]
 
@@ -189,10 +184,9 @@ class _TileCore(wiring.Component):
         # ---- group stage (pipeline.WEIGHT_READ): the weight rows are read while the group
         # waits a cycle, then the read weights are registered beside it, so that the weight
         # buffer's outputs need not reach every PE's multipliers in the cycle of the read.
-        pe_config = self._pe_config
         m.submodules.accumulator = accumulator = AccumulationBuffer(config=config,
                                                                     asic=self._asic)
-        pes = [ComputeUnit(config=pe_config) for _ in range(config.pes)]
+        pes = [ComputeUnit(shape=self._pe_shape) for _ in range(config.pes)]
         for index, pe in enumerate(pes):
             m.submodules[f"pe_{index}"] = pe
         advance = ~pes[0].i.valid | pes[0].i.ready
@@ -278,8 +272,8 @@ class DittoCore(_TileCore):
         element = signed(config.act_bits)
         beat = data.StructLayout({"x_cur": data.ArrayLayout(element, config.scan_width),
                                   "x_prev": data.ArrayLayout(element, config.scan_width)})
-        super().__init__(config=config, beat_layout=beat, pe_lanes=config.lanes,
-                         pe_lane_bits=config.lane_bits, asic=asic)
+        super().__init__(config=config, beat_layout=beat, pe_shape=PeShape.ditto(config),
+                         asic=asic)
 
     def _front_end(self, m, cmd, scanning, beat_in_row, last, real, counters):
         config = self._config
@@ -343,15 +337,13 @@ class DenseCore(_TileCore):
         self._beat_width = config.dense_macs
         beat = data.StructLayout({"x": data.ArrayLayout(signed(config.act_bits),
                                                         config.dense_macs)})
-        super().__init__(config=config, beat_layout=beat, pe_lanes=config.dense_macs,
-                         pe_lane_bits=config.act_bits, asic=asic)
+        super().__init__(config=config, beat_layout=beat, pe_shape=PeShape.dense(config),
+                         asic=asic)
 
     def _front_end(self, m, cmd, scanning, beat_in_row, last, real, counters):
         config = self._config
         macs = config.dense_macs
-        pe_config = self._pe_config
-
-        group = Signal(dispatch_group_layout(pe_config))
+        group = Signal(dispatch_group_layout(config, self._pe_shape))
         group_ready = Signal()
         for lane in range(macs):
             m.d.comb += [group.lanes[lane].operand.eq(Mux(lane < real,

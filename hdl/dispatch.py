@@ -15,26 +15,30 @@ from ditto import pipeline
 from ditto.config import DittoConfig
 from ditto.enums import DiffClass
 
-from ._params import check_config
+from ._params import HasConfig, check_config
+from .compute_unit import PeShape, balanced_tree
 from .encoding import encoder_output_layout
-from .pe import balanced_tree
 
 __all__ = ["ZeroSkipDispatcher", "dispatch_group_layout", "dispatch_op_layout", "prefix_sums",
            "weight_row"]
 
 
-def dispatch_op_layout(config: DittoConfig) -> data.StructLayout:
-    """One lane operand on its way to the PEs: ``operand``, ``shift`` and the weight row
-    ``k`` it multiplies (its position in the row's reduction)."""
+def dispatch_op_layout(config: DittoConfig, shape: PeShape | None = None) -> data.StructLayout:
+    """One lane operand on its way to the PEs of ``shape`` (default: DittoCore's,
+    ``PeShape.ditto(config)``): ``operand``, ``shift`` and the weight row ``k`` it
+    multiplies (its position in the row's reduction)."""
+    shape = shape or PeShape.ditto(config)
     return data.StructLayout({
-        "operand": signed(config.lane_bits),
+        "operand": signed(shape.lane_bits),
         "shift": unsigned(1),
         "k": unsigned(config.weight_addr_bits),
     })
 
 
-def dispatch_group_layout(config: DittoConfig) -> data.StructLayout:
-    """Payload of the dispatcher's output stream: one lane group.
+def dispatch_group_layout(config: DittoConfig,
+                          shape: PeShape | None = None) -> data.StructLayout:
+    """Payload of the dispatcher's output stream (and of DenseCore's group stage, with its
+    own ``shape``): one lane group.
 
     Fields
     ------
@@ -47,7 +51,8 @@ def dispatch_group_layout(config: DittoConfig) -> data.StructLayout:
         Last group of a row (it carries the row-end mark).
     """
     return data.StructLayout({
-        "lanes": data.ArrayLayout(dispatch_op_layout(config), config.lanes),
+        "lanes": data.ArrayLayout(dispatch_op_layout(config, shape),
+                                  (shape or PeShape.ditto(config)).lanes),
         "first": unsigned(1),
         "last": unsigned(1),
     })
@@ -63,7 +68,7 @@ def prefix_sums(values: list) -> list:
     return low + [low[-1] + value for value in high]
 
 
-class ZeroSkipDispatcher(wiring.Component):
+class ZeroSkipDispatcher(HasConfig, wiring.Component):
     """Turn classified beats into lane groups, dropping ZERO elements, at most
     ``dispatch_groups`` groups a cycle.
 
@@ -142,10 +147,6 @@ class ZeroSkipDispatcher(wiring.Component):
             "count": Out(range(config.dispatch_depth + 1)),
             "stalled": Out(1),
         })
-
-    @property
-    def config(self) -> DittoConfig:
-        return self._config
 
     def elaborate(self, platform):
         config = self._config

@@ -13,7 +13,7 @@ from ditto import pipeline
 from ditto.config import DittoConfig
 from ditto.enums import DiffClass, Mode
 
-from ._params import check_config
+from ._params import HasConfig, check_config
 
 __all__ = ["EncodingUnit", "encoder_input_layout", "encoder_output_layout"]
 
@@ -65,7 +65,7 @@ def encoder_output_layout(config: DittoConfig) -> data.StructLayout:
     })
 
 
-class EncodingUnit(wiring.Component):
+class EncodingUnit(HasConfig, wiring.Component):
     """Classify a beat of ``scan_width`` elements and split it into lane operands.
 
     Per element ``n`` whose ``valid`` bit is set, the encoded value is
@@ -88,7 +88,8 @@ class EncodingUnit(wiring.Component):
     - Throughput: one beat per cycle, also under backpressure: ``i.ready = ~o.valid |
       o.ready`` (the register is refilled in the cycle it is emptied).
     - Backpressure: ``o.valid`` and ``o.payload`` hold until ``o.ready``.
-    - Reset: clears ``o.valid``; the payload register keeps its contents.
+    - Reset: clears ``o.valid`` and, like every Amaranth ``sync`` register without
+      ``reset_less``, the payload register (to zeros).
     - ``mode`` is sampled with each input beat; hold it stable during a tile.
 
     Parameters
@@ -116,10 +117,6 @@ class EncodingUnit(wiring.Component):
             "i": In(stream.Signature(encoder_input_layout(config))),
             "o": Out(stream.Signature(encoder_output_layout(config))),
         })
-
-    @property
-    def config(self) -> DittoConfig:
-        return self._config
 
     def elaborate(self, platform):
         config = self._config

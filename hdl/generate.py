@@ -11,25 +11,26 @@ import enum
 import inspect
 import json
 import os
-import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import amaranth
 from amaranth.back import rtlil, verilog
 from amaranth.hdl import ClockDomain, Fragment, Instance, Shape, Value
-from amaranth.hdl._ir import PortDirection  # not re-exported by amaranth.hdl in 0.5
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In
 
 from ditto.config import DittoConfig
+from ditto.files import write_atomically
 
+from ._amaranth import PortDirection, never_elaborated
 from .accumulator import AccumulationBuffer
+from .compute_unit import ComputeUnit, PeShape
 from .core import DenseCore, DittoCore
 from .defo import DefoUnit
 from .dispatch import ZeroSkipDispatcher
 from .encoding import EncodingUnit
-from .pe import ComputeUnit
 from .sram import Sram, SramSpec
 
 __all__ = ["ASIC_YOSYS_SCRIPT", "COMPONENTS", "ComponentInfo", "asic_verilog_text", "generate",
@@ -39,21 +40,39 @@ __all__ = ["ASIC_YOSYS_SCRIPT", "COMPONENTS", "ComponentInfo", "asic_verilog_tex
 
 @dataclass(frozen=True)
 class ComponentInfo:
-    """A generated component: its class, Verilog top module name and file name."""
+    """A generated component: its class, Verilog top module name and file name.
+
+    ``build(config, asic)`` makes an instance for a config; by default ``cls(config=...)``
+    (and ``asic=`` where the class takes it). A leaf that takes its own shape instead of a
+    config (the compute unit) says how with ``from_config``.
+    """
 
     name: str
     cls: type
     top: str
+    from_config: Callable[[DittoConfig], wiring.Component] | None = None
 
     @property
     def file(self) -> str:
         # Named after the module, as Verilog tools expect (Verilator's DECLFILENAME).
         return f"{self.top}.v"
 
+    @property
+    def takes_asic(self) -> bool:
+        return "asic" in inspect.signature(self.cls).parameters
+
+    def build(self, config: DittoConfig, *, asic: bool = False) -> wiring.Component:
+        if self.from_config is not None:
+            return self.from_config(config)
+        if asic and self.takes_asic:
+            return self.cls(config=config, asic=True)
+        return self.cls(config=config)
+
 
 COMPONENTS: dict[str, ComponentInfo] = {info.name: info for info in (
     ComponentInfo("encoding_unit", EncodingUnit, "ditto_encoding_unit"),
-    ComponentInfo("compute_unit", ComputeUnit, "ditto_compute_unit"),
+    ComponentInfo("compute_unit", ComputeUnit, "ditto_compute_unit",
+                  lambda config: ComputeUnit(shape=PeShape.ditto(config))),
     ComponentInfo("accumulation_buffer", AccumulationBuffer, "ditto_accumulation_buffer"),
     ComponentInfo("dispatcher", ZeroSkipDispatcher, "ditto_dispatcher"),
     ComponentInfo("defo_unit", DefoUnit, "ditto_defo_unit"),
@@ -197,7 +216,7 @@ def macro_model_text(spec: SramSpec) -> str:
 def macro_port_map(spec: SramSpec) -> list[dict]:
     """Ports of the macro ``spec.name``: ``clk``, then as :func:`port_map`."""
     sram = Sram(shape=spec.width, depth=spec.depth, read_ports=spec.read_ports)
-    sram._MustUse__silence = True  # described, never elaborated
+    never_elaborated(sram)  # only its ports are read
     clock = {"name": "clk", "direction": "input", "width": 1, "signed": False,
              "role": "clock"}
     return [clock, *port_map(sram, clocked=False)]
@@ -217,25 +236,6 @@ def render_manifest(config: DittoConfig, entries: dict[str, dict],
         manifest["asic"] = True
         manifest["macros"] = macros
     return json.dumps(manifest, indent=1, sort_keys=True) + "\n"
-
-
-def _write_if_changed(path: Path, text: str) -> None:
-    # Unchanged files keep their mtime, so simulator builds stay incremental.
-    if path.exists() and path.read_text() == text:
-        return
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; artifacts are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _takes_asic(cls: type) -> bool:
-    return "asic" in inspect.signature(cls).parameters
 
 
 def generate(config: DittoConfig, out_dir: str | os.PathLike, *,
@@ -285,10 +285,7 @@ def generate(config: DittoConfig, out_dir: str | os.PathLike, *,
     entries = {}
     specs: dict[str, SramSpec] = {}
     for info in infos:
-        if asic and _takes_asic(info.cls):
-            component = info.cls(config=config, asic=True)
-        else:
-            component = info.cls(config=config)
+        component = info.build(config, asic=asic)
         ports = port_map(component)
         entry = {"file": info.file, "top": info.top, "class": info.cls.__name__,
                  "latency": info.cls.LATENCY, "ports": ports}
@@ -300,7 +297,7 @@ def generate(config: DittoConfig, out_dir: str | os.PathLike, *,
             specs |= {spec.name: spec for spec in instances.values()}
         else:
             text = verilog_text(component, info.top)
-        _write_if_changed(out / info.file, text)
+        write_atomically(out / info.file, text, if_changed=True)
         entries[info.name] = entry
     macros = None
     if asic:
@@ -308,10 +305,11 @@ def generate(config: DittoConfig, out_dir: str | os.PathLike, *,
         if specs:
             (out / "macros").mkdir(exist_ok=True)
         for name, spec in sorted(specs.items()):
-            _write_if_changed(out / "macros" / f"{name}.v", macro_model_text(spec))
+            write_atomically(out / "macros" / f"{name}.v", macro_model_text(spec),
+                             if_changed=True)
             macros[name] = {**spec.as_dict(), "model": f"macros/{name}.v",
                             "model_is_simulation_only": True, "read_latency": 1,
                             "collision": "read-first", "ports": macro_port_map(spec)}
     text = render_manifest(config, entries, macros)
-    _write_if_changed(out / "manifest.json", text)
+    write_atomically(out / "manifest.json", text, if_changed=True)
     return json.loads(text)

@@ -19,6 +19,8 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from ._amaranth import never_elaborated
+
 __all__ = ["Sram", "SramSpec", "add_memory"]
 
 
@@ -55,8 +57,7 @@ class SramSpec:
 
 
 def _fail(owner, error):
-    # The half-built component will never be elaborated (see _params.check_config).
-    owner._MustUse__silence = True
+    never_elaborated(owner)  # half built: it raises here
     raise error
 
 

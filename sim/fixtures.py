@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +22,12 @@ import numpy as np
 from .layers import layer_operands
 from .trace import TraceFile, write_trace
 
-__all__ = ["DEFAULT_CASES", "extract_fixture", "load_fixture"]
+__all__ = ["DEFAULT_CASES", "FIXTURE", "extract_fixture", "load_fixture"]
 
 FIXTURE_SCHEMA = "ditto-tile-fixture"
+
+#: The committed fixture (package data of ``ditto.sim``, so it is in the wheel too).
+FIXTURE = Path(str(resources.files("ditto.sim") / "terrain_tiles.npz"))
 
 #: (case name, layer name, report group) of the committed fixture.
 DEFAULT_CASES = (

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ditto.files import write_atomically
+
 __all__ = ["kind_summary", "write_markdown_report"]
 
 PAPER = {"zero": 0.4448, "low4": 0.5152, "full4": 0.0399, "layers_act": 0.14}
@@ -173,6 +175,4 @@ def write_markdown_report(report: dict, path: str | os.PathLike) -> None:
                      f"{layer['elements']} | {_pct(layer['zero'])} | {_pct(layer['low'])} | "
                      f"{_pct(layer['full'])} | {layer['cycles_ditto']} | "
                      f"{layer['cycles_dense']} | {layer['defo_mode']} |")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    write_atomically(path, "\n".join(lines) + "\n")

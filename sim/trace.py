@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from ditto.files import write_atomically
 
 from .analysis import LayerTrace, analyze
 from .layers import Conv2dGeometry, LayerKind, LayerSpec
@@ -57,20 +58,7 @@ def _json_member(index: Mapping) -> np.ndarray:
 def write_trace(path: str | os.PathLike, index: Mapping, arrays: Mapping[str, np.ndarray]
                 ) -> None:
     """Write a trace atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would surprise whoever shares the file
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, index=_json_member(index), **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda file: np.savez(file, index=_json_member(index), **arrays))
 
 
 @dataclass(frozen=True)

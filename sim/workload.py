@@ -4,19 +4,17 @@ committed real-trace fixture when no trace is at hand (CI, offline machines)."""
 from __future__ import annotations
 
 import os
-from importlib import resources
 from pathlib import Path
 
 from ditto.config import DittoConfig
 
 from .analysis import LayerTrace, analyze
-from .fixtures import load_fixture
+from .fixtures import FIXTURE, load_fixture
 from .layers import LayerKind, LayerSpec
 from .trace import TraceFile, analyze_trace
 
 __all__ = ["FIXTURE", "DEFAULT_TRACE", "analyze_workload", "fixture_layers"]
 
-FIXTURE = Path(str(resources.files("ditto.verif") / "fixtures" / "terrain_tiles.npz"))
 DEFAULT_TRACE = Path("build/traces/terrain-20.npz")
 
 

@@ -8,7 +8,17 @@ from collections.abc import Callable, Sequence
 
 from amaranth.sim import Simulator
 
-__all__ = ["run_stream", "stream_get", "stream_put"]
+__all__ = ["run_stream", "run_testbench", "stream_get", "stream_put"]
+
+
+def run_testbench(dut, *testbenches) -> None:
+    """Simulate ``dut`` with a 1 MHz clock until every testbench (an ``async`` function of
+    the simulator context) has returned."""
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    for testbench in testbenches:
+        sim.add_testbench(testbench)
+    sim.run()
 
 
 async def stream_put(ctx, stream, payload) -> None:

@@ -9,12 +9,11 @@ work directory with relative paths.
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from ditto.config import DittoConfig
-from ditto.tools import find_tool
+from ditto.flow.tools import find_tool, run_tool
 
 __all__ = ["ProofResult", "lane_group_sum_reference", "prove_equivalent", "yosys_command"]
 
@@ -59,9 +58,9 @@ def prove_equivalent(gold: str, gold_top: str, gate: str, gate_top: str,
     ]))
     log = work / "proof.log"
     log.unlink(missing_ok=True)
-    done = subprocess.run([yosys, "-q", "-l", "proof.log", "-s", "proof.ys"], cwd=work,
-                          capture_output=True, text=True, timeout=timeout, check=False)
-    text = log.read_text() if log.exists() else done.stdout + done.stderr
+    done = run_tool(yosys, ["-q", "-l", "proof.log", "-s", "proof.ys"], work, log="proof.out",
+                    timeout=timeout, check=False)
+    text = log.read_text() if log.exists() else (work / "proof.out").read_text()
     proven = done.returncode == 0 and "SUCCESS!" in text and "FAIL" not in text
     return ProofResult(proven, text)
 

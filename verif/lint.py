@@ -9,9 +9,10 @@ needed.
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from ditto.flow.tools import run_tool
 
 from .runner import verilator_bin_dir
 
@@ -76,9 +77,9 @@ def lint(verilog: str | Path, top: str, *, waivers: dict[str, str] | None = None
                *([] if fatal else ["-Wno-fatal"]),
                *(arg for library in libraries for arg in ("-v", str(Path(library).resolve()))),
                verilog.name]
-    done = subprocess.run(command, cwd=verilog.parent, capture_output=True, text=True,
-                          check=False)
-    output = done.stdout + done.stderr
+    log = f".{top}.lint.log"
+    done = run_tool(command[0], command[1:], verilog.parent, log=log, check=False)
+    output = (verilog.parent / log).read_text(errors="replace")
     warnings = [(m.group(1), line) for line in output.splitlines()
                 if (m := _WARNING.match(line))]
     return LintResult(done.returncode, warnings, output)

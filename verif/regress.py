@@ -13,13 +13,11 @@ from pathlib import Path
 from ditto.config import DittoConfig
 
 from . import vectors
-from .bench import CLOCK_NS
-from .core_bench import CoreTraffic, run_core_bench
+from .core_runner import CoreTraffic, run_core_bench
 from .runner import run_bench
+from .testbench import CLOCK_NS
 
 __all__ = ["BENCHES", "RegressionRow", "format_table", "run_regression"]
-
-FIXTURE = Path(__file__).parent / "fixtures" / "terrain_tiles.npz"
 
 
 @dataclass(frozen=True)
@@ -58,7 +56,7 @@ def _component(name: str, make_cases: Callable[[DittoConfig], list]):
 
 def _core(core: str):
     def run(config: DittoConfig, simulator: str) -> tuple[int, Path]:
-        from ditto.sim.fixtures import load_fixture
+        from ditto.sim.fixtures import FIXTURE, load_fixture
 
         from .tiles import fixture_jobs
 

@@ -16,11 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from ditto.config import DittoConfig
-from ditto.sim.fixtures import extract_fixture, load_fixture
+from ditto.sim.fixtures import FIXTURE, extract_fixture, load_fixture
 from ditto.sim.trace import TraceFile
-from ditto.sim.workload import FIXTURE
 
-from .core_bench import CoreTraffic, run_core_bench
+from .core_runner import CoreTraffic, run_core_bench
 from .tiles import fixture_jobs
 
 __all__ = ["RtlMismatch", "SampleResult", "rtl_sample", "sample_cases"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from amaranth.sim import Simulator
 
 from ditto.hdl.core import DenseCore, command_layout
 
+from .amaranth_sim import run_testbench
 from .tiles import TileJob
 
 __all__ = ["JobResult", "activation_beats", "run_jobs"]
@@ -94,8 +94,5 @@ def run_jobs(core, jobs: Sequence[TileJob], *,
             await ctx.tick()
             cycle += 1
 
-    sim = Simulator(core)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(core, bench)
     return results

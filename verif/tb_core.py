@@ -1,5 +1,5 @@
 """cocotb testbench of DittoCore and DenseCore: runs the tile jobs of each case of the bench
-manifest (``DITTO_BENCH``, written by :func:`ditto.verif.core_bench.run_core_bench`).
+manifest (``DITTO_BENCH``, written by :func:`ditto.verif.core_runner.run_core_bench`).
 
 Per job: the command, the weight beats and the activation beats are driven (with random
 idle cycles if the case asks), the output is drained (with random backpressure if the case
@@ -20,9 +20,9 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, with_timeout
 
-from .bench import CLOCK_NS, BenchManifest, stream_ports
 from .payload import PayloadCodec
 from .streams import CycleCounter, StreamDriver, StreamMonitor
+from .testbench import CLOCK_NS, BenchManifest, stream_ports
 
 _MANIFEST = BenchManifest()
 

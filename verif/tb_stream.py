@@ -3,7 +3,7 @@ bench manifest (``DITTO_BENCH``), all in one simulator run."""
 
 import cocotb
 
-from .bench import BenchManifest, run_case
+from .testbench import BenchManifest, run_case
 
 _MANIFEST = BenchManifest()
 

@@ -11,7 +11,8 @@ import numpy as np
 
 from ditto.config import DittoConfig
 from ditto.enums import DiffClass, Mode
-from ditto.sim.encoding import encode, encode_values
+from ditto.sim.dispatch import tile_groups
+from ditto.sim.encoding import Encoded, encode, encode_values
 from ditto.sim.layers import DiffLayerExecutor, HwProduct, LayerKind, LayerSpec, lane_matmul
 
 from .runner import BenchCase
@@ -185,35 +186,17 @@ def pe_random_groups(config: DittoConfig, *, rows: int = 300, seed: int = 11,
     return pe_rows_case("random_lane_groups", out, config, seed=seed, **knobs)
 
 
-def lane_groups_of_row(high: np.ndarray, low: np.ndarray, classes: np.ndarray,
-                       weights: np.ndarray, config: DittoConfig) -> list[list[Lane]]:
-    """Pack one encoded row into lane groups the way the dispatcher does (docs/model.md
-    §3): operands in order (ZERO none, LOW one, FULL ``h`` then ``l``), ``lanes`` per group,
-    a partial last group, an idle group for a row without operands; within a group the
-    high parts go to the shift-capable (even) lanes."""
-    ops: list[Lane] = []
-    for h, lw, c, w in zip(high.tolist(), low.tolist(), classes.tolist(), weights.tolist(),
-                           strict=True):
-        if c == DiffClass.FULL.value:
-            ops += [(h, 1, w), (lw, 0, w)]
-        elif c == DiffClass.LOW.value:
-            ops.append((lw, 0, w))
-    lanes = config.lanes
-    groups = []
-    for start in range(0, max(1, len(ops)), lanes):
-        chunk = ops[start:start + lanes]
-        highs = [op for op in chunk if op[1]]
-        plain = [op for op in chunk if not op[1]]
-        if len(highs) > config.shift_lanes:
-            raise AssertionError("more high parts than shift-capable lanes in one group")
-        group: list[Lane | None] = [None] * lanes
-        for j, op in zip(range(0, lanes, 2), highs, strict=False):
-            group[j] = op
-        free = [j for j in range(lanes) if group[j] is None]
-        for j, op in zip(free, plain, strict=False):
-            group[j] = op
-        groups.append([op if op is not None else (0, 0, 0) for op in group])
-    return groups
+def lane_groups_of_row(encoded: Encoded, weights: np.ndarray,
+                       config: DittoConfig) -> list[list[Lane]]:
+    """The lane groups the dispatcher makes of one encoded row (1-D arrays), from the
+    model's reference packer (``ditto.sim.dispatch.tile_groups``), each lane as
+    ``(operand, shift, weight)`` with the weight of the lane's element (an idle lane,
+    operand 0, gets row 0's weight, as in the cores)."""
+    row = Encoded(*(np.asarray(a)[None] for a in (encoded.values, encoded.classes,
+                                                 encoded.high, encoded.low)))
+    return [[(op.operand, op.shift, int(weights[op.k]))
+             for op in group.lanes]
+            for group in tile_groups(row, config)]
 
 
 def pe_encoded_rows(config: DittoConfig, *, rows: int = 120, k: int = 40, seed: int = 12,
@@ -233,7 +216,8 @@ def pe_encoded_rows(config: DittoConfig, *, rows: int = 120, k: int = 40, seed: 
     plain = (enc.values.astype(np.int64) @ weights.astype(np.int64)).tolist()
     if expected != plain:
         raise AssertionError("model lane_matmul differs from the plain product")
-    groups = [lane_groups_of_row(enc.high[r], enc.low[r], enc.classes[r], weights, config)
+    groups = [lane_groups_of_row(Encoded(enc.values[r], enc.classes[r], enc.high[r],
+                                         enc.low[r]), weights, config)
               for r in range(rows)]
     return pe_rows_case("model_encoded_rows", groups, config, expected=expected, seed=seed,
                         **knobs)
@@ -283,7 +267,7 @@ def pe_acc_extremes(config: DittoConfig, *, seed: int = 14) -> BenchCase:
         values = np.full(config.max_reduction, d, dtype=np.int16)
         weights = np.full(config.max_reduction, -128, dtype=np.int8)
         enc = encode_values(values, config)
-        rows.append(lane_groups_of_row(enc.high, enc.low, enc.classes, weights, config))
+        rows.append(lane_groups_of_row(enc, weights, config))
     expected = [config.max_partial_sum, -config.max_partial_sum]
     return pe_rows_case("partial_sum_at_both_extremes", rows, config, expected=expected,
                         backpressure=0.0, idle=0.0, latency=_latency("compute_unit"),

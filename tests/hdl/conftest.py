@@ -1,7 +1,9 @@
 """Options and fixtures of the hardware tests.
 
 ``--sim icarus|verilator`` (when ``tests/hdl`` is on the command line) or ``SIM=...``
-chooses the simulator of the cocotb benches that are not parametrized over simulators.
+chooses the simulator of the cocotb benches that are not parametrized over simulators. The
+suite's default is Icarus, unlike the ``ditto`` commands' (Verilator): its benches are many
+small designs, and Icarus compiles each in about a second where Verilator takes tens.
 """
 
 import pytest
@@ -12,6 +14,9 @@ from ditto.verif.runner import SIMULATORS, selected_simulator, simulator_availab
 def pytest_addoption(parser):
     parser.addoption("--sim", choices=SIMULATORS, default=None,
                      help="simulator for the cocotb benches (default: $SIM or icarus)")
+
+
+SUITE_SIMULATOR = "icarus"
 
 
 def require_simulator(name: str) -> str:
@@ -25,7 +30,8 @@ def require_simulator(name: str) -> str:
 @pytest.fixture
 def simulator(request) -> str:
     """The selected simulator; fails with the reason when it is not installed."""
-    return require_simulator(selected_simulator(request.config.getoption("--sim")))
+    return require_simulator(selected_simulator(request.config.getoption("--sim"),
+                                                 default=SUITE_SIMULATOR))
 
 
 @pytest.fixture

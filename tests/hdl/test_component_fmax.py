@@ -4,9 +4,9 @@ PE routes, has an Fmax, and keeps every register of the wrapper."""
 from amaranth.hdl import Shape
 
 from ditto.config import preset
-from ditto.hdl.component_fmax import RegisteredIO, compute_unit_fmax
+from ditto.flow.component_fmax import RegisteredIO, compute_unit_fmax
+from ditto.hdl.compute_unit import ComputeUnit, PeShape, lane_group_layout, pe_output_layout
 from ditto.hdl.generate import port_map, verilog_text
-from ditto.hdl.pe import ComputeUnit, lane_group_layout, pe_output_layout
 
 TINY = preset("tiny")
 
@@ -14,13 +14,14 @@ TINY = preset("tiny")
 def _wrapper_bits(config) -> int:
     """Flip-flops of the wrapper, from the PE's port widths: the group payload, ``i.valid``
     and ``o.ready`` in; the sum, ``o.valid`` and ``i.ready`` out; and the reset."""
-    inputs = Shape.cast(lane_group_layout(config)).width + 2
-    outputs = Shape.cast(pe_output_layout(config)).width + 2
+    shape = PeShape.ditto(config)
+    inputs = Shape.cast(lane_group_layout(shape)).width + 2
+    outputs = Shape.cast(pe_output_layout(shape)).width + 2
     return inputs + outputs + 1
 
 
 def test_wrapper_has_the_ports_of_the_pe_and_a_register_for_each_bit():
-    pe = ComputeUnit(config=TINY)
+    pe = ComputeUnit(shape=PeShape.ditto(TINY))
     wrapped = RegisteredIO(pe)
     assert wrapped.register_bits == _wrapper_bits(TINY)
     names = {port["name"] for port in port_map(pe, clocked=False)} | {"clk", "rst"}

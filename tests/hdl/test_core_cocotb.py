@@ -2,17 +2,15 @@
 (ACT, then DIFF) and synthetic tiles; exact values always, exact cycles without
 backpressure, values under random backpressure and idle sources."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ditto.config import preset
-from ditto.sim.fixtures import load_fixture
-from ditto.verif.core_bench import CoreTraffic, run_core_bench
+from ditto.sim.fixtures import FIXTURE, load_fixture
+from ditto.verif.core_runner import CoreTraffic, run_core_bench
 from ditto.verif.tiles import ditto_jobs, fixture_jobs
 
-FIXTURE = Path(__file__).parents[2] / "verif" / "fixtures" / "terrain_tiles.npz"
 TRAFFIC = [CoreTraffic("exact_timing"),
            CoreTraffic("backpressure", backpressure=0.4, idle=0.3, seed=3)]
 

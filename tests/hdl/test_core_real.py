@@ -4,18 +4,16 @@ fixture), over four consecutive steps: ACT, then DIFF, through DittoCore and Den
 Values equal plain integer arithmetic; cycles equal the cycle model. (The cocotb tier runs
 the same jobs on the generated Verilog.)"""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ditto.config import preset
 from ditto.hdl.core import DenseCore, DittoCore
-from ditto.sim.fixtures import load_fixture
+from ditto.sim.fixtures import FIXTURE, load_fixture
 from ditto.verif.simulate import run_jobs
 from ditto.verif.tiles import case_operands, fixture_jobs
 
-FIXTURE = Path(__file__).parents[2] / "verif" / "fixtures" / "terrain_tiles.npz"
 CASES = {case["name"]: case for case in load_fixture(FIXTURE)}
 CONFIG = preset("tiny")
 MAX_COLS = 4  # two output-channel blocks of the tiny preset keep this tier quick

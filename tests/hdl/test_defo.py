@@ -1,12 +1,12 @@
 """DefoUnit (Amaranth simulator) against the model's DefoTable on random histories."""
 
 import numpy as np
-from amaranth.sim import Simulator
 
 from ditto.config import preset
 from ditto.enums import Mode
 from ditto.hdl.defo import DefoUnit
 from ditto.sim.defo import DefoTable
+from ditto.verif.amaranth_sim import run_testbench
 
 CONFIG = preset("tiny").replace(defo_entries=8, defo_cycle_bits=12)
 
@@ -42,10 +42,7 @@ def test_defo_unit_answers_like_the_model():
                 answer = ctx.get(dut.answer.payload)
                 answers.append((answer.mode, int(answer.known)))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
 
     expected = []
     for kind, layer, step, cycles in events:

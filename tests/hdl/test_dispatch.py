@@ -3,7 +3,6 @@ push and pop cycles of the cycle-by-cycle machine, never losing or reordering wo
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from ditto import pipeline
 from ditto.config import DittoConfig, preset
@@ -12,6 +11,7 @@ from ditto.hdl.encoding import encoder_output_layout
 from ditto.sim.cycles import simulate_ditto_tile
 from ditto.sim.dispatch import LaneGroup, LaneOp, group_sum, tile_groups
 from ditto.sim.encoding import encode_values, lane_costs
+from ditto.verif.amaranth_sim import run_testbench
 
 SMALL = DittoConfig(name="small", pes=2, scan_width=4, weight_depth=64, max_rows=16,
                     max_reduction=1024)
@@ -77,10 +77,7 @@ def run_dispatcher(config, beats, ready=None):
             await ctx.tick()
             cycle += 1
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
     return got, accepts, pops, stalls
 
 

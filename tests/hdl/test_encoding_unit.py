@@ -27,9 +27,10 @@ def test_init_wrong_config():
 
 
 @pytest.mark.parametrize("info", list(COMPONENTS.values()), ids=lambda info: info.name)
-def test_config_is_keyword_only(info):
-    parameter = inspect.signature(info.cls).parameters["config"]
-    assert parameter.kind is inspect.Parameter.KEYWORD_ONLY
+def test_parameters_are_keyword_only(info):
+    # Every component takes its config (a leaf: its own shape) by keyword only.
+    for parameter in inspect.signature(info.cls).parameters.values():
+        assert parameter.kind is inspect.Parameter.KEYWORD_ONLY, parameter
 
 
 def test_payload_widths_follow_the_config():

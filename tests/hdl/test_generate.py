@@ -9,8 +9,8 @@ from amaranth.hdl import Fragment
 
 from ditto.cli import main
 from ditto.config import preset
+from ditto.hdl.compute_unit import PeShape, lane_group_layout
 from ditto.hdl.generate import COMPONENTS, generate, layout_fields
-from ditto.hdl.pe import lane_group_layout
 
 TINY = preset("tiny")
 
@@ -68,7 +68,7 @@ def test_manifest_port_map_matches_the_verilog(tmp_path, config):
 
 
 def test_field_names_paths_and_enums(tmp_path):
-    fields = {f["name"]: f for f in layout_fields(lane_group_layout(TINY))}
+    fields = {f["name"]: f for f in layout_fields(lane_group_layout(PeShape.ditto(TINY)))}
     assert fields["lanes[1].shift"] == {"name": "lanes[1].shift", "path": ["lanes", 1, "shift"],
                                         "offset": 19, "width": 1, "signed": False}
     manifest_ports = generate(TINY, tmp_path, components=["encoding_unit"])
@@ -82,7 +82,7 @@ def test_field_names_paths_and_enums(tmp_path):
 def test_constructing_and_elaborating_components_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for info in COMPONENTS.values():
-        Fragment.get(info.cls(config=TINY), None)
+        Fragment.get(info.build(TINY), None)
     assert list(tmp_path.iterdir()) == []
 
 

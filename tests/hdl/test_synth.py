@@ -8,16 +8,16 @@ import pytest
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.sim import Simulator
 
 from ditto.cli import main
 from ditto.config import ConfigError, preset
-from ditto.hdl import synth
+from ditto.flow import synth
+from ditto.flow.sweep import pareto_flags, sweep_configs
 from ditto.hdl.generate import COMPONENTS
 from ditto.hdl.serialised import SerialisedIO
-from ditto.hdl.sweep import pareto_flags, sweep_configs
 from ditto.sim.analysis import analyze
 from ditto.sim.workload import fixture_layers
+from ditto.verif.amaranth_sim import run_testbench
 
 
 class _Adder(wiring.Component):
@@ -51,10 +51,7 @@ def test_serialised_io_feeds_inputs_and_returns_every_output_bit():
             got.append(ctx.get(wrapped.shift_out))
             await ctx.tick()
 
-    sim = Simulator(wrapped)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(wrapped, bench)
     value = sum(bit << i for i, bit in enumerate(got))
     assert value & 0x3F == a + b
     assert value >> 6 == 1

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from ditto.config import DittoConfig
-from ditto.hdl.generate import COMPONENTS, generate
+from ditto.files import write_atomically
 
-from .runner import build_root, selected_simulator, simulate, simulator_available
+from .runner import prepare_bench, simulate
 from .tiles import TileJob
 
 __all__ = ["CoreRun", "CoreTraffic", "run_core_bench"]
@@ -65,18 +65,8 @@ def run_core_bench(core: str, config: DittoConfig, jobs: list[TileJob],
     if core not in ("ditto_core", "dense_core"):
         raise ValueError(f"core {core!r}: choose ditto_core or dense_core")
     start = time.perf_counter()
-    simulator = selected_simulator(simulator)
-    reason = simulator_available(simulator)
-    if reason:
-        raise FileNotFoundError(reason)
-    info = COMPONENTS[core]
     # One directory per job set: runs of different job sets never share a bench manifest.
-    flavour = f"{config.slug}-asic" if asic else config.slug
-    build_dir = build_root() / "sim" / f"{core}-{tag}-{flavour}-{simulator}"
-    rtl_dir, vector_dir = build_dir / "rtl", build_dir / "vectors"
-    vector_dir.mkdir(parents=True, exist_ok=True)
-    manifest = generate(config, rtl_dir, components=[info], asic=asic)
-    entry = manifest["components"][core]
+    bench = prepare_bench(core, config, simulator=simulator, asic=asic, tag=tag)
     arrays = {}
     for index, job in enumerate(jobs):
         arrays[f"{index}/x_cur"] = job.x_cur
@@ -85,24 +75,19 @@ def run_core_bench(core: str, config: DittoConfig, jobs: list[TileJob],
             arrays[f"{index}/weights"] = job.weights
         if job.expected is not None:
             arrays[f"{index}/expected"] = job.expected
-    vectors = vector_dir / f"{tag}.npz"
-    with open(vectors, "wb") as f:
-        np.savez(f, **arrays)
+    write_atomically(bench.vector_dir / f"{tag}.npz", lambda file: np.savez(file, **arrays))
     meta = [_job_meta(job) for job in jobs]
     cases = {t.name: {"vectors": f"vectors/{tag}.npz", "jobs": meta,
                       "backpressure": t.backpressure, "idle": t.idle, "seed": t.seed}
              for t in traffic}
-    bench = {"component": core, "top": entry["top"], "slug": manifest["slug"],
-             "config": manifest["config"], "ports": entry["ports"], "cases": cases}
-    bench_path = build_dir / "bench.json"
-    bench_path.write_text(json.dumps(bench, indent=1) + "\n")
+    bench_path = bench.write_bench(cases)
+    build_dir = bench.build_dir
     for t in traffic:
         (build_dir / f"summary-{t.name}.json").unlink(missing_ok=True)
-    passed = simulate(info, config, entry, build_dir, rtl_dir, bench_path, simulator,
-                      [t.name for t in traffic], tb_module=TB_CORE)
+    passed = simulate(bench, config, bench_path, [t.name for t in traffic], tb_module=TB_CORE)
     totals = {"jobs": 0, "rows": 0, "cycles": 0}
     for t in traffic:
         summary = json.loads((build_dir / f"summary-{t.name}.json").read_text())
         for key in totals:
             totals[key] += summary[key]
-    return CoreRun(build_dir, simulator, passed, time.perf_counter() - start, **totals)
+    return CoreRun(build_dir, bench.simulator, passed, time.perf_counter() - start, **totals)

