@@ -240,7 +240,8 @@ def _targets(text: str) -> tuple[str, ...]:
          "cores: area, FPGA resources, Fmax, equal-area comparison",
          arg("--target", default="all", help="comma-separated targets among generic, "
              "ice40, ecp5 (default: all)"),
-         arg("--components", help="comma-separated components (default: all)"),
+         arg("--components", help="comma-separated components (default: all; the FPGA "
+             "targets place the two cores, or every component named here)"),
          arg("--seeds", type=int, default=3, help="nextpnr seeds per core and FPGA "
              "(Fmax is their median; default 3)"),
          arg("--first-seed", type=int, default=1,

@@ -331,7 +331,9 @@ def synthesise(config: DittoConfig, *, targets=TARGETS, components=None, seeds: 
     Parameters
     ----------
     components : list of str, optional
-        Names from :data:`~ditto.hdl.generate.COMPONENTS` (default: all).
+        Names from :data:`~ditto.hdl.generate.COMPONENTS` (default: all). The FPGA targets
+        synthesise and place the two cores, or, when ``components`` names them, exactly
+        the components named (each inside the same serialised I/O as the cores).
     seeds, first_seed : int
         nextpnr runs per core and FPGA target, seeds ``first_seed`` .. ``first_seed +
         seeds - 1``; Fmax is their median.
@@ -363,6 +365,7 @@ def synthesise(config: DittoConfig, *, targets=TARGETS, components=None, seeds: 
         raise ValueError(f"place-and-route time limit {pnr_timeout_min:g} min: must be "
                          "positive")
     names = list(COMPONENTS) if components is None else list(components)
+    on_fpga = set(CORES) if components is None else set(names)
     for name in names:
         if name not in COMPONENTS:
             raise ValueError(f"unknown component {name!r}; choose from {', '.join(COMPONENTS)}")
@@ -389,7 +392,7 @@ def synthesise(config: DittoConfig, *, targets=TARGETS, components=None, seeds: 
             progress(f"{where}: generic synthesis")
             entry["generic"] = _generic(work, info.file, info.top, verilog, versions)
         fpga_targets = [FPGA_TARGETS[t] for t in targets if t in FPGA_TARGETS]
-        if name not in CORES or not fpga_targets:
+        if name not in on_fpga or not fpga_targets:
             result["components"][name] = entry
             continue
         wrapped = SerialisedIO(info.build(config))

@@ -177,3 +177,17 @@ def test_sweep_configs_cover_the_grid_and_reject_narrow_lanes():
 def test_pareto_flags():
     assert pareto_flags([(1, 5), (2, 3), (3, 4), (2, 3), (4, 1)]) == [
         True, True, False, True, True]
+
+
+def test_fpga_targets_place_any_component_named(tmp_path):
+    # Named explicitly, a component other than a core goes through the FPGA flow too (the
+    # dispatcher alone, for example); unnamed, only the cores do.
+    result = synth.synthesise(preset("tiny"), targets=("ice40",), components=["compute_unit"],
+                              seeds=1, build_dir=tmp_path)
+    entry = result["components"]["compute_unit"]
+    assert entry["ice40"]["luts"] > 0 and entry["ice40_pnr"]["fits"]
+    assert entry["ice40_pnr"]["fmax_mhz"] > 0
+    everything = synth.synthesise(preset("tiny"), targets=("ice40",), fmax=False,
+                                  build_dir=tmp_path)
+    assert {name for name, e in everything["components"].items() if "ice40" in e} == \
+        set(synth.CORES)
