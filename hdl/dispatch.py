@@ -16,7 +16,7 @@ from ditto.config import DittoConfig
 from ditto.enums import DiffClass
 
 from ._params import HasConfig, check_config
-from .compute_unit import PeShape, balanced_tree
+from .compute_unit import PeShape, adder_tree, balanced_tree
 from .encoding import encoder_output_layout
 
 __all__ = ["ZeroSkipDispatcher", "dispatch_group_layout", "dispatch_op_layout", "prefix_sums",
@@ -84,10 +84,12 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
 
     Structure
     ---------
-    1. Prefix register: the next beat (per element its class and value) and the exclusive
-       prefix sums of its element costs (ZERO 0, LOW 1, FULL 2), from a log-depth tree.
+    1. Prefix register: the next beat (per element its class and value) and, per block of
+       elements, the exclusive prefix sums of the element costs (ZERO 0, LOW 1, FULL 2)
+       within the block and the block's total, from log-depth trees.
     2. Packer register: the beat being packed and, per element, the slot where its first
-       operand lands (``place``): the carry count plus the element's prefix sum, less
+       operand lands (``place``): the totals of the blocks before its own plus its sum
+       within the block, plus the carry count (added last), less
        ``G * lanes`` for each chunk already pushed; the operands not yet pushed and, from
        them, the next chunk's size and whether it is the beat's last. The beat stays here
        until its last chunk is pushed.
@@ -161,22 +163,34 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         held_layout = _held_beat_layout(config)
         ahead = Signal(held_layout)
         ahead_valid = Signal()
-        # Exclusive prefix sums of the element costs (ZERO/LOW/FULL = 0/1/2) and the beat's
-        # total, from a log-depth tree; registered, so the packer adds only the carry.
-        # Element n's sum covers n elements: at most 2n.
-        ahead_sums = [None] + [Signal(range(2 * n + 1), name=f"ahead_sum_{n}")
-                               for n in range(1, width)]
+        # The prefix sums of the element costs (ZERO/LOW/FULL = 0/1/2) are split across this
+        # stage and the packer's load, so that neither holds the whole log-depth tree (at
+        # E = 32 it was the dispatcher's critical path): here, per block of ``block``
+        # elements, the exclusive sums within the block and the block's total, registered;
+        # at the load, each block's offset (the carry plus the totals of the blocks before
+        # it, a small balanced tree) plus the sum within the block.
+        block = max(min(8, width), width // 4)
+        blocks = [list(range(start, min(start + block, width)))
+                  for start in range(0, width, block)]
+        ahead_within = {}   # element -> its exclusive sum within its block (not the first)
+        ahead_blocks = []   # block totals
         costs = [self.i.payload.cls[n].as_value() for n in range(width)]
-        sums = prefix_sums(costs)
-        ahead_total = Signal(range(2 * width + 1))
+        loads = []
+        for b, members in enumerate(blocks):
+            sums = prefix_sums([costs[n] for n in members])
+            total = Signal(range(2 * len(members) + 1), name=f"ahead_block_{b}")
+            ahead_blocks.append(total)
+            loads.append(total.eq(sums[-1]))
+            for i, n in enumerate(members[1:], start=1):
+                within = Signal(range(2 * i + 1), name=f"ahead_within_{n}")
+                ahead_within[n] = within
+                loads.append(within.eq(sums[i - 1]))
         advance = Signal()  # the packer takes the beat of the prefix register
         m.d.comb += self.i.ready.eq(~ahead_valid | advance)
         with m.If(self.i.ready):
             m.d.sync += ahead_valid.eq(self.i.valid)
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [ahead.eq(_held_beat(self.i.payload, config)),
-                         ahead_total.eq(sums[-1]),
-                         *(ahead_sums[n].eq(sums[n - 1]) for n in range(1, width))]
+            m.d.sync += [ahead.eq(_held_beat(self.i.payload, config)), *loads]
 
         # ---- 2. packer register: the beat and where its elements land ----------------------
         beat = Signal(held_layout)
@@ -319,9 +333,21 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
                 m.d.sync += [available.eq(rest), Cat(final, pushed).eq(Cat(*plan)),
                              *(place.eq(place - per_cycle * lanes) for place in places)]
 
+        # Where each element of the new beat lands without the carry: the totals of the
+        # blocks before its own (a small balanced tree) plus its sum within the block; the
+        # carry is added last, so that the carry recurrence (carry_next, from the held
+        # beat's registers) meets only that one adder.
+        block_before = [adder_tree([Const(0), *ahead_blocks[:b]])
+                        for b in range(len(blocks) + 1)]
+        beat_total = Signal(range(2 * width + 1), name="beat_total")
+        m.d.comb += beat_total.eq(block_before[-1])
+        offsets = {n: (block_before[b] + ahead_within[n] if n in ahead_within
+                       else block_before[b])
+                   for b, members in enumerate(blocks) for n in members}
+
         def loaded_at_least(n):
-            # carry_next + ahead_total >= n, one comparison with a constant per carry count.
-            return _or_all([(carry_next == c) & (ahead_total >= n - c) if n > c
+            # carry_next + beat_total >= n, one comparison with a constant per carry count.
+            return _or_all([(carry_next == c) & (beat_total >= n - c) if n > c
                             else carry_next == c for c in range(lanes)])
 
         with m.If(advance):
@@ -330,10 +356,9 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
             # A new beat's operands follow the carry it finds.
             m.d.sync += [beat.eq(ahead), beat_index.eq(next_index),
                          next_index.eq(Mux(ahead.last, 0, next_index + 1)),
-                         first_chunk.eq(1), available.eq(carry_next + ahead_total),
+                         first_chunk.eq(1), available.eq(carry_next + beat_total),
                          Cat(final, pushed).eq(Cat(*chunk_plan(loaded_at_least, ahead.last))),
-                         places[0].eq(carry_next),
-                         *(places[n].eq(carry_next + ahead_sums[n]) for n in range(1, width))]
+                         *(places[n].eq(carry_next + offsets[n]) for n in range(width))]
         return m
 
 
