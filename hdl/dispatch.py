@@ -86,10 +86,11 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
     ---------
     1. Prefix register: the next beat (per element its class and value) and, per block of
        elements, the exclusive prefix sums of the element costs (ZERO 0, LOW 1, FULL 2)
-       within the block and the block's total, from log-depth trees.
+       within the block, the block's total and the total of each pair of blocks, from
+       log-depth trees.
     2. Packer register: the beat being packed and, per element, the slot where its first
-       operand lands (``place``): the totals of the blocks before its own plus its sum
-       within the block, plus the carry count (added last), less
+       operand lands (``place``): the totals of the blocks (and pairs of blocks) before its
+       own plus its sum within the block, plus the carry count (added last), less
        ``G * lanes`` for each chunk already pushed; the operands not yet pushed and, from
        them, the next chunk's size and whether it is the beat's last. The beat stays here
        until its last chunk is pushed.
@@ -174,10 +175,12 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
                   for start in range(0, width, block)]
         ahead_within = {}   # element -> its exclusive sum within its block (not the first)
         ahead_blocks = []   # block totals
+        block_sums = []     # the same, before the register
         costs = [self.i.payload.cls[n].as_value() for n in range(width)]
         loads = []
         for b, members in enumerate(blocks):
             sums = prefix_sums([costs[n] for n in members])
+            block_sums.append(sums[-1])
             total = Signal(range(2 * len(members) + 1), name=f"ahead_block_{b}")
             ahead_blocks.append(total)
             loads.append(total.eq(sums[-1]))
@@ -185,6 +188,14 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
                 within = Signal(range(2 * i + 1), name=f"ahead_within_{n}")
                 ahead_within[n] = within
                 loads.append(within.eq(sums[i - 1]))
+        # The totals of pairs of blocks too, one adder level more here, so that each block's
+        # offset and the beat's total at the load take one adder level on these registers.
+        ahead_pairs = []
+        for j in range(len(blocks) // 2):
+            pair = Signal(range(2 * (len(blocks[2 * j]) + len(blocks[2 * j + 1])) + 1),
+                          name=f"ahead_pair_{j}")
+            ahead_pairs.append(pair)
+            loads.append(pair.eq(block_sums[2 * j] + block_sums[2 * j + 1]))
         advance = Signal()  # the packer takes the beat of the prefix register
         m.d.comb += self.i.ready.eq(~ahead_valid | advance)
         with m.If(self.i.ready):
@@ -337,7 +348,8 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         # blocks before its own (a small balanced tree) plus its sum within the block; the
         # carry is added last, so that the carry recurrence (carry_next, from the held
         # beat's registers) meets only that one adder.
-        block_before = [adder_tree([Const(0), *ahead_blocks[:b]])
+        block_before = [adder_tree([Const(0), *ahead_pairs[:b // 2],
+                                    *ahead_blocks[b - b % 2:b]])
                         for b in range(len(blocks) + 1)]
         beat_total = Signal(range(2 * width + 1), name="beat_total")
         m.d.comb += beat_total.eq(block_before[-1])
