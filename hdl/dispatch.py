@@ -345,9 +345,9 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
                              *(place.eq(place - per_cycle * lanes) for place in places)]
 
         # Where each element of the new beat lands without the carry: the totals of the
-        # blocks before its own (a small balanced tree) plus its sum within the block; the
-        # carry is added last, so that the carry recurrence (carry_next, from the held
-        # beat's registers) meets only that one adder.
+        # blocks before its own (the pairs of blocks before it and at most one block) plus
+        # its sum within the block; the carry is added last, so that the carry recurrence
+        # (carry_next, from the held beat's registers) meets only that one adder.
         block_before = [adder_tree([Const(0), *ahead_pairs[:b // 2],
                                     *ahead_blocks[b - b % 2:b]])
                         for b in range(len(blocks) + 1)]
