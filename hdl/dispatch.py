@@ -86,7 +86,7 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
     ---------
     1. Prefix register: the next beat (per element its class and value) and, per block of
        elements, the exclusive prefix sums of the element costs (ZERO 0, LOW 1, FULL 2)
-       within the block, the block's total and the total of each pair of blocks, from
+       within the block and the totals of each pair of blocks and of each even block, from
        log-depth trees.
     2. Packer register: the beat being packed and, per element, the slot where its first
        operand lands (``place``): the totals of the blocks (and pairs of blocks) before its
@@ -167,35 +167,35 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         # The prefix sums of the element costs (ZERO/LOW/FULL = 0/1/2) are split across this
         # stage and the packer's load, so that neither holds the whole log-depth tree (at
         # E = 32 it was the dispatcher's critical path): here, per block of ``block``
-        # elements, the exclusive sums within the block and the block's total, registered;
-        # at the load, each block's offset (the carry plus the totals of the blocks before
-        # it, a small balanced tree) plus the sum within the block.
+        # elements, the exclusive sums within the block, and the totals of each pair of
+        # blocks and of each even block, registered; at the load, each block's offset is one
+        # adder on those (the pairs before it and at most one even block), plus the sum
+        # within the block, plus the carry, last.
         block = max(min(8, width), width // 4)
         blocks = [list(range(start, min(start + block, width)))
                   for start in range(0, width, block)]
         ahead_within = {}   # element -> its exclusive sum within its block (not the first)
-        ahead_blocks = []   # block totals
-        block_sums = []     # the same, before the register
+        ahead_even = {}     # even block -> its total
+        ahead_pairs = []    # the total of blocks 2j and 2j + 1
+        block_totals = []   # before the register
         costs = [self.i.payload.cls[n].as_value() for n in range(width)]
         loads = []
         for b, members in enumerate(blocks):
             sums = prefix_sums([costs[n] for n in members])
-            block_sums.append(sums[-1])
-            total = Signal(range(2 * len(members) + 1), name=f"ahead_block_{b}")
-            ahead_blocks.append(total)
-            loads.append(total.eq(sums[-1]))
+            block_totals.append(sums[-1])
+            if b % 2 == 0:
+                total = Signal(range(2 * len(members) + 1), name=f"ahead_block_{b}")
+                ahead_even[b] = total
+                loads.append(total.eq(sums[-1]))
+            else:
+                pair = Signal(range(2 * (len(blocks[b - 1]) + len(members)) + 1),
+                              name=f"ahead_pair_{b // 2}")
+                ahead_pairs.append(pair)
+                loads.append(pair.eq(block_totals[b - 1] + sums[-1]))
             for i, n in enumerate(members[1:], start=1):
                 within = Signal(range(2 * i + 1), name=f"ahead_within_{n}")
                 ahead_within[n] = within
                 loads.append(within.eq(sums[i - 1]))
-        # The totals of pairs of blocks too, one adder level more here, so that each block's
-        # offset and the beat's total at the load take one adder level on these registers.
-        ahead_pairs = []
-        for j in range(len(blocks) // 2):
-            pair = Signal(range(2 * (len(blocks[2 * j]) + len(blocks[2 * j + 1])) + 1),
-                          name=f"ahead_pair_{j}")
-            ahead_pairs.append(pair)
-            loads.append(pair.eq(block_sums[2 * j] + block_sums[2 * j + 1]))
         advance = Signal()  # the packer takes the beat of the prefix register
         m.d.comb += self.i.ready.eq(~ahead_valid | advance)
         with m.If(self.i.ready):
@@ -345,11 +345,11 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
                              *(place.eq(place - per_cycle * lanes) for place in places)]
 
         # Where each element of the new beat lands without the carry: the totals of the
-        # blocks before its own (the pairs of blocks before it and at most one block) plus
-        # its sum within the block; the carry is added last, so that the carry recurrence
-        # (carry_next, from the held beat's registers) meets only that one adder.
+        # blocks before its own (the pairs before it and, after an even block, that block)
+        # plus its sum within the block; the carry is added last, so that the carry
+        # recurrence (carry_next, from the held beat's registers) meets only that one adder.
         block_before = [adder_tree([Const(0), *ahead_pairs[:b // 2],
-                                    *ahead_blocks[b - b % 2:b]])
+                                    *([ahead_even[b - 1]] if b % 2 else [])])
                         for b in range(len(blocks) + 1)]
         beat_total = Signal(range(2 * width + 1), name="beat_total")
         m.d.comb += beat_total.eq(block_before[-1])
