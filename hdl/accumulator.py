@@ -115,15 +115,16 @@ class AccumulationBuffer(HasConfig, wiring.Component):
 
         # Stage 1: the beat, with Y[row] arriving from the read port in this stage.
         s1_valid = Signal()
-        s1 = Signal(accumulator_input_layout(config))
+        # The data registers have no reset: each is read only behind its valid bit.
+        s1 = Signal(accumulator_input_layout(config), reset_less=True)
         m.d.comb += [read.addr.eq(self.i.payload.row), read.en.eq(advance)]
         with m.If(advance):
             m.d.sync += [s1_valid.eq(self.i.valid), s1.eq(self.i.payload)]
 
         # Stage 2: the beat and its stored row, registered; the add and the write.
         s2_valid = Signal()
-        s2 = Signal(accumulator_input_layout(config))
-        stored = Signal(_row_values(config))
+        s2 = Signal(accumulator_input_layout(config), reset_less=True)
+        stored = Signal(_row_values(config), reset_less=True)
         new = Signal(_row_values(config))
         for channel in range(config.pes):
             base = Mux(s2.accumulate, stored[channel], self.bias[channel])
@@ -140,8 +141,10 @@ class AccumulationBuffer(HasConfig, wiring.Component):
                          stored.eq(Mux(forward, new, read.data))]
 
         # Stage 3: the output register.
+        output = Signal(accumulator_output_layout(config), reset_less=True)
+        m.d.comb += self.o.payload.eq(output)
         with m.If(advance):
             m.d.sync += self.o.valid.eq(s2_valid)
             with m.If(s2_valid):
-                m.d.sync += [self.o.payload.row.eq(s2.row), self.o.payload.y.eq(new)]
+                m.d.sync += [output.row.eq(s2.row), output.y.eq(new)]
         return m

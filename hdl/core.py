@@ -8,7 +8,7 @@ DenseCore feeds ``dense_macs`` int8 activations a cycle straight to its multipli
 ``ditto.sim.cycles`` predicts both cores' cycle counts exactly.
 """
 
-from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -122,11 +122,16 @@ class _TileCore(HasConfig, wiring.Component):
         scan_rows_left = Signal(range(config.max_rows + 1))  # rows still to scan
         last_beat_index = Signal(range(-(-config.weight_depth // width)))  # beats a row - 1
         last_beat_real = Signal(range(1, width + 1))  # real elements in a row's last beat
+        # Which elements of a row's last beat are real, one bit each.
+        last_beat_mask = Signal(width)
         beat_in_row = Signal.like(last_beat_index)
-        last = Signal()     # the next beat is its row's last
+        # The next beat is its row's last: a register kept beside ``beat_in_row``, so that the
+        # real elements of the next beat (``real``, ``real_mask``) are a select of registers.
+        last = Signal()
         real = Signal(range(width + 1))  # real elements in the next beat
-        m.d.comb += [last.eq(beat_in_row == last_beat_index),
-                     real.eq(Mux(last, last_beat_real, width))]
+        real_mask = Signal(width)        # bit n: element n of the next beat is real
+        m.d.comb += [real.eq(Mux(last, last_beat_real, width)),
+                     real_mask.eq(Mux(last, last_beat_mask, (1 << width) - 1))]
 
         with m.FSM() as fsm:
             with m.State("IDLE"):
@@ -137,7 +142,9 @@ class _TileCore(HasConfig, wiring.Component):
                                  scan_rows_left.eq(self.cmd.payload.rows),
                                  last_beat_index.eq(k_minus_1 // width),
                                  last_beat_real.eq(k_minus_1 % width + 1),
-                                 beat_in_row.eq(0),
+                                 last_beat_mask.eq(Cat(n <= k_minus_1 % width
+                                                       for n in range(width))),
+                                 beat_in_row.eq(0), last.eq(self.cmd.payload.k <= width),
                                  *(getattr(counters, name).eq(0) for name in
                                    counters_layout().members),
                                  counters.cycles.eq(1)]
@@ -167,6 +174,8 @@ class _TileCore(HasConfig, wiring.Component):
             m.d.sync += counters.cycles.eq(counters.cycles + 1)
         with m.If(self.act.valid & self.act.ready):
             m.d.sync += [beat_in_row.eq(Mux(last, 0, beat_in_row + 1)),
+                         last.eq(Mux(last, last_beat_index == 0,
+                                     beat_in_row + 1 == last_beat_index)),
                          scan_rows_left.eq(scan_rows_left - last),
                          counters.elements.eq(counters.elements + real)]
 
@@ -179,7 +188,7 @@ class _TileCore(HasConfig, wiring.Component):
 
         # ---- front end: activation beats -> lane groups with weight addresses ---------------
         group_valid, group, group_ready = self._front_end(m, cmd, scanning, beat_in_row, last,
-                                                          real, counters)
+                                                          real, real_mask, counters)
 
         # ---- group stage (pipeline.WEIGHT_READ): the weight rows are read while the group
         # waits a cycle, then the read weights are registered beside it, so that the weight
@@ -191,11 +200,12 @@ class _TileCore(HasConfig, wiring.Component):
             m.submodules[f"pe_{index}"] = pe
         advance = ~pes[0].i.valid | pes[0].i.ready
         m.d.comb += group_ready.eq(advance)
-        staged = Signal.like(group)
+        # The data registers have no reset: each is read only behind its valid bit.
+        staged = Signal.like(group, reset_less=True)
         staged_valid = Signal()
-        weighed = Signal.like(group)
+        weighed = Signal.like(group, reset_less=True)
         weighed_valid = Signal()
-        weights = [Signal.like(read.data, name=f"weights_{lane}")
+        weights = [Signal.like(read.data, name=f"weights_{lane}", reset_less=True)
                    for lane, read in enumerate(reads)]
         for lane, read in enumerate(reads):
             m.d.comb += [read.addr.eq(group.lanes[lane].k), read.en.eq(advance)]
@@ -275,7 +285,7 @@ class DittoCore(_TileCore):
         super().__init__(config=config, beat_layout=beat, pe_shape=PeShape.ditto(config),
                          asic=asic)
 
-    def _front_end(self, m, cmd, scanning, beat_in_row, last, real, counters):
+    def _front_end(self, m, cmd, scanning, beat_in_row, last, real, real_mask, counters):
         config = self._config
         width = config.scan_width
         m.submodules.encoder = encoder = EncodingUnit(config=config)
@@ -288,15 +298,15 @@ class DittoCore(_TileCore):
                      encoder.i.payload.x_prev.eq(self.act.payload.x_prev),
                      encoder.i.payload.last.eq(last)]
         for n in range(width):
-            m.d.comb += encoder.i.payload.valid[n].eq(n < real)
+            m.d.comb += encoder.i.payload.valid[n].eq(real_mask[n])
 
         # Class counters, at the dispatcher's input (padding elements are ZERO and not
         # counted). The beat's counts are registered first and added a cycle later, which
         # keeps the popcounts off the paths into the counters; a tile's counts are complete
         # long before its last output.
         beat = dispatcher.i.payload
-        beat_low = Signal(range(width + 1))
-        beat_full = Signal(range(width + 1))
+        beat_low = Signal(range(width + 1), reset_less=True)
+        beat_full = Signal(range(width + 1), reset_less=True)
         counted = Signal()
         m.d.sync += [counted.eq(dispatcher.i.valid & dispatcher.i.ready),
                      beat_low.eq(_popcount(beat.cls[n] == DiffClass.LOW for n in range(width))),
@@ -340,13 +350,13 @@ class DenseCore(_TileCore):
         super().__init__(config=config, beat_layout=beat, pe_shape=PeShape.dense(config),
                          asic=asic)
 
-    def _front_end(self, m, cmd, scanning, beat_in_row, last, real, counters):
+    def _front_end(self, m, cmd, scanning, beat_in_row, last, real, real_mask, counters):
         config = self._config
         macs = config.dense_macs
         group = Signal(dispatch_group_layout(config, self._pe_shape))
         group_ready = Signal()
         for lane in range(macs):
-            m.d.comb += [group.lanes[lane].operand.eq(Mux(lane < real,
+            m.d.comb += [group.lanes[lane].operand.eq(Mux(real_mask[lane],
                                                           self.act.payload.x[lane], 0)),
                          group.lanes[lane].k.eq(weight_row(beat_in_row, lane, macs))]
         m.d.comb += [group.first.eq(beat_in_row == 0), group.last.eq(last),

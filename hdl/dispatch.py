@@ -87,7 +87,7 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
     1. Prefix register: the next beat (per element its class and value) and, per block of
        elements, the exclusive prefix sums of the element costs (ZERO 0, LOW 1, FULL 2)
        within the block and the totals of each pair of blocks and of each even block, from
-       log-depth trees.
+       log-depth trees over the costs of pairs of elements that the encoder registers.
     2. Packer register: the beat being packed and, per element, the slot where its first
        operand lands (``place``): the totals of the blocks (and pairs of blocks) before its
        own plus its sum within the block, plus the carry count (added last), less
@@ -96,14 +96,15 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
        until its last chunk is pushed.
     3. Packer: slot ``s`` of the chunk holds element ``n``'s first operand where
        ``place[n] == s`` and a FULL element's low part where ``place[n] == s - 1``: a
-       one-hot AND-OR of registers compared with constants. The carry fills the first
-       slots of a beat's first chunk; the slots past the chunk's groups become the next
-       carry. The only state that flows from one beat to the next is the carry (a count
-       and fewer than ``lanes`` operands), and the push decision is a few gates on
-       registers.
-    4. Group FIFO of ``dispatch_depth`` entries, up to ``G`` writes and one read a cycle;
-       a group's lanes are routed (a shifted operand onto its pair's even lane) as it
-       leaves.
+       one-hot AND-OR of registers compared with constants, into the chunk register
+       beside it. The carry fills the first slots of a beat's first chunk; the slots past
+       the chunk's groups become the next carry. The only state that flows from one beat
+       to the next is the carry (a count and fewer than ``lanes`` operands), and the push
+       decision is a select of registers (whether 1 .. ``G`` groups fit, registered).
+    4. Group FIFO of ``dispatch_depth`` entries, written from the chunk register a cycle
+       after the push, up to ``G`` writes and one read a cycle; in that cycle its head is
+       read from the chunk register. A group's lanes are routed (a shifted operand onto
+       its pair's even lane) as it leaves.
 
     Function, timing and handshake
     ------------------------------
@@ -119,7 +120,10 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
       pop per cycle, ``o.valid = count > 0``, ``o.payload`` is the FIFO head.
     - So a beat transferred in cycle ``t`` gives its first group at the earliest in cycle
       ``t + LATENCY``. ``ditto.sim.cycles`` is the exact timing.
-    - Reset: empty registers, FIFO and carry; the next group is a row's first.
+    - Reset: empty registers, FIFO and carry; the next group is a row's first. Only the
+      control registers are reset: the data registers (beats, prefix sums, places, the
+      carry's operands, the FIFO's entries) are written before they are read, and a reset
+      on them would take a reset input on every one of their flip-flops.
 
     Parameters
     ----------
@@ -162,7 +166,7 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
 
         # ---- 1. prefix register: the next beat and its prefix sums ---------------------------
         held_layout = _held_beat_layout(config)
-        ahead = Signal(held_layout)
+        ahead = Signal(held_layout, reset_less=True)
         ahead_valid = Signal()
         # The prefix sums of the element costs (ZERO/LOW/FULL = 0/1/2) are split across this
         # stage and the packer's load, so that neither holds the whole log-depth tree (at
@@ -170,8 +174,11 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         # elements, the exclusive sums within the block, and the totals of each pair of
         # blocks and of each even block, registered; at the load, each block's offset is one
         # adder on those (the pairs before it and at most one even block), plus the sum
-        # within the block, plus the carry, last.
+        # within the block, plus the carry, last. The encoder registers the costs of pairs
+        # of elements (``pair_costs``), the first level of these trees; blocks are an even
+        # number of elements, so that no pair straddles two.
         block = max(min(8, width), width // 4)
+        block += block % 2
         blocks = [list(range(start, min(start + block, width)))
                   for start in range(0, width, block)]
         ahead_within = {}   # element -> its exclusive sum within its block (not the first)
@@ -179,23 +186,29 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         ahead_pairs = []    # the total of blocks 2j and 2j + 1
         block_totals = []   # before the register
         costs = [self.i.payload.cls[n].as_value() for n in range(width)]
+        pair_costs = self.i.payload.pair_costs
         loads = []
         for b, members in enumerate(blocks):
-            sums = prefix_sums([costs[n] for n in members])
+            start = members[0]
+            # Inclusive sums over the block's pairs of elements.
+            sums = prefix_sums([pair_costs[j] for j in range(start // 2, members[-1] // 2 + 1)])
             block_totals.append(sums[-1])
             if b % 2 == 0:
-                total = Signal(range(2 * len(members) + 1), name=f"ahead_block_{b}")
+                total = Signal(range(2 * len(members) + 1), name=f"ahead_block_{b}",
+                               reset_less=True)
                 ahead_even[b] = total
                 loads.append(total.eq(sums[-1]))
             else:
                 pair = Signal(range(2 * (len(blocks[b - 1]) + len(members)) + 1),
-                              name=f"ahead_pair_{b // 2}")
+                              name=f"ahead_pair_{b // 2}", reset_less=True)
                 ahead_pairs.append(pair)
                 loads.append(pair.eq(block_totals[b - 1] + sums[-1]))
             for i, n in enumerate(members[1:], start=1):
-                within = Signal(range(2 * i + 1), name=f"ahead_within_{n}")
+                within = Signal(range(2 * i + 1), name=f"ahead_within_{n}", reset_less=True)
                 ahead_within[n] = within
-                loads.append(within.eq(sums[i - 1]))
+                # The pairs before n's own, plus its even partner when n is odd.
+                pairs_before = sums[i // 2 - 1] if i >= 2 else 0
+                loads.append(within.eq(pairs_before + costs[n - 1] if i % 2 else pairs_before))
         advance = Signal()  # the packer takes the beat of the prefix register
         m.d.comb += self.i.ready.eq(~ahead_valid | advance)
         with m.If(self.i.ready):
@@ -204,7 +217,7 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
             m.d.sync += [ahead.eq(_held_beat(self.i.payload, config)), *loads]
 
         # ---- 2. packer register: the beat and where its elements land ----------------------
-        beat = Signal(held_layout)
+        beat = Signal(held_layout, reset_less=True)
         held = Signal()
         first_chunk = Signal()  # the held beat has pushed nothing yet
         beat_index = Signal(range(-(-config.weight_depth // width)))  # of the held beat
@@ -212,11 +225,31 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         # places[n]: the slot of the current chunk where element n's first operand lands,
         # i.e. the carry count plus the element's exclusive prefix sum, less the operands
         # of this beat already pushed. Registered, so each slot is a one-hot AND-OR.
-        places = [Signal(range(-(2 * width + lanes), 2 * width + lanes), name=f"place_{n}")
+        places = [Signal(range(-(2 * width + lanes), 2 * width + lanes), name=f"place_{n}",
+                         reset_less=True)
                   for n in range(width)]
 
         # ---- 3. packer: the next chunk and its slots --------------------------------------
-        carry = Signal(data.ArrayLayout(op_layout, max(lanes - 1, 1)))
+        carry = Signal(data.ArrayLayout(op_layout, max(lanes - 1, 1)), reset_less=True)
+        # The chunk register: the slots of the last chunk pushed, the groups' first and last
+        # marks, and which FIFO entries are still to be written from it (``pending[g]``:
+        # the entry of its group g, one-hot). The packer's slots end at this register, right
+        # beside the crossbar; the FIFO's entries are written from it a cycle later, and the
+        # FIFO's head is read from it in that cycle, so a group still leaves in the cycle
+        # after its push.
+        chunk = Signal(data.ArrayLayout(op_layout, slots), reset_less=True)
+        chunk_first = Signal(per_cycle, reset_less=True)
+        chunk_last = Signal(per_cycle, reset_less=True)
+        pending = [Signal(depth, name=f"pending_{g}") for g in range(per_cycle)]
+        # The carry a beat finds: after a final chunk it is in the chunk register, the slots
+        # after the chunk's ``carry_groups`` groups (``carry_fresh``); later in ``carry``.
+        carry_fresh = Signal()
+        carry_groups = Signal(range(per_cycle + 1))
+        carry_now = Signal.like(carry)
+        m.d.comb += carry_now.eq(Mux(carry_fresh, Array(
+            Cat(*(chunk[g * lanes + c] for c in range(lanes - 1)))
+            for g in range(per_cycle + 1))[carry_groups], carry))
+        m.d.sync += [carry.eq(carry_now), carry_fresh.eq(0)]
         carry_count = Signal(range(lanes))  # operands in ``carry``
         row_first = Signal(init=1)   # the next group pushed starts a row
         # Operands of the held beat (carry included) not yet pushed, and what the next chunk
@@ -263,7 +296,8 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
                 # element lands below the carry count: an OR, not a multiplexer.
                 use = first_chunk & (s < carry_count)
                 parts = [part | Mux(use, value, 0) for part, value in
-                         zip(parts, (carry[s].operand, carry[s].shift, carry[s].k), strict=True)]
+                         zip(parts, (carry_now[s].operand, carry_now[s].shift, carry_now[s].k),
+                             strict=True)]
             m.d.comb += [element.eq(_or_all(index)), slot[s].operand.eq(parts[0]),
                          slot[s].shift.eq(parts[1]), slot[s].k.eq(parts[2])]
 
@@ -272,7 +306,7 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         # routing (below) is done as it leaves, off the packer's paths.
         unrouted = data.StructLayout({"lanes": data.ArrayLayout(op_layout, lanes),
                                       "first": unsigned(1), "last": unsigned(1)})
-        fifo = Signal(data.ArrayLayout(unrouted, depth))
+        fifo = Signal(data.ArrayLayout(unrouted, depth), reset_less=True)
         read_ptr = Signal(range(depth))
         # One-hot: the entry the next group goes to. Group g of a chunk goes to the entry g
         # places further on, a rotation by a constant (wiring, no adder).
@@ -285,13 +319,30 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         reserved = Signal(range(depth + per_cycle + pipeline.DISPATCH_FIFO))
         pop = Signal()
         room = Signal()
+        count_next = Signal.like(count)
+        reserved_next = Signal.like(reserved)
+        # room_for[n - 1]: a chunk of n groups fits, registered (from the next count and
+        # reservations), so that the push decision, and the handshakes and the ~1,000 enables
+        # it drives, start at a select of registers.
+        room_for = [Signal(init=1, name=f"room_for_{n}") for n in range(1, per_cycle + 1)]
         push = Signal()
         # The carry the next beat finds: the operands after this beat's last groups (none
         # after a row), or, while no beat is held, the carry the last one left.
         carry_next = Signal(range(lanes))
         m.d.comb += carry_next.eq(Mux(held, Mux(beat.last, 0, available - pushed * lanes),
                                       carry_count))
-        head = fifo[read_ptr]
+        # The head: the entry at ``read_ptr``, or the chunk register's group that is still
+        # to be written there.
+        head = Signal(unrouted)
+        # ``head_in_chunk[g]``: the head is the chunk register's group g, registered from
+        # the next read pointer and pending masks, so the choice is a register.
+        head_in_chunk = Signal(per_cycle)
+        head_value = fifo[read_ptr].as_value()
+        for g in reversed(range(per_cycle)):
+            group = Cat(*(chunk[g * lanes + j] for j in range(lanes)),
+                        chunk_first[g], chunk_last[g])
+            head_value = Mux(head_in_chunk[g], group, head_value)
+        m.d.comb += head.eq(head_value)
         for p in range(lanes // 2):
             even, odd = head.lanes[2 * p], head.lanes[2 * p + 1]
             swap = odd.shift  # a high part on the odd lane moves to the even one
@@ -301,10 +352,8 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
                      self.o.valid.eq(count != 0), pop.eq(self.o.valid & self.o.ready),
                      self.count.eq(count),
                      # Room before this cycle's pop: the PEs' handshake stays off the
-                     # packer's paths (the cycle model counts the same way). One
-                     # comparison with a constant per possible chunk size, then a select.
-                     room.eq(Array([Const(1)] + [(reserved <= depth - n) & (count <= depth - n)
-                                                 for n in range(1, per_cycle + 1)])[pushed]),
+                     # packer's paths (the cycle model counts the same way).
+                     room.eq(Array([Const(1), *room_for])[pushed]),
                      push.eq(held & room), self.stalled.eq(held & ~room),
                      advance.eq(~held | (push & final))]
 
@@ -312,32 +361,45 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
             places %= depth
             return Cat(onehot[depth - places:], onehot[:depth - places]) if places else onehot
 
-        with m.If(pop):
-            m.d.sync += read_ptr.eq(Mux(read_ptr == depth - 1, 0, read_ptr + 1))
+        read_ptr_next = Signal.like(read_ptr)
+        pending_next = [Signal.like(pending_g) for pending_g in pending]
+        m.d.comb += [read_ptr_next.eq(Mux(pop, Mux(read_ptr == depth - 1, 0, read_ptr + 1),
+                                          read_ptr)),
+                     *(pending_next[g].eq(Mux(push & (g < pushed), rotated(write_at, g), 0))
+                       for g in range(per_cycle))]
+        m.d.sync += [read_ptr.eq(read_ptr_next),
+                     *(now.eq(after) for now, after in zip(pending, pending_next, strict=True)),
+                     head_in_chunk.eq(Cat(n.bit_select(read_ptr_next, 1)
+                                          for n in pending_next))]
         later = Mux(reserved == 0, 0, reserved - 1)  # the slots reserved after this cycle
-        with m.If(push & (pushed != 0)):
-            m.d.sync += reserved.eq(Mux(later < pipeline.DISPATCH_FIFO - 1,
-                                        pipeline.DISPATCH_FIFO - 1, later) + pushed)
-        with m.Else():
-            m.d.sync += reserved.eq(later)
-        m.d.sync += count.eq(count - pop + Mux(push, pushed, 0))
+        m.d.comb += [
+            reserved_next.eq(Mux(push & (pushed != 0),
+                                 Mux(later < pipeline.DISPATCH_FIFO - 1,
+                                     pipeline.DISPATCH_FIFO - 1, later) + pushed,
+                                 later)),
+            count_next.eq(count - pop + Mux(push, pushed, 0))]
+        m.d.sync += [reserved.eq(reserved_next), count.eq(count_next),
+                     *(fits.eq((reserved_next <= depth - n) & (count_next <= depth - n))
+                       for n, fits in enumerate(room_for, start=1))]
+        # The chunk register's groups go to their entries a cycle after their push.
+        for e in range(depth):
+            for g in range(per_cycle):
+                with m.If(pending[g][e]):
+                    m.d.sync += [
+                        *(fifo[e].lanes[j].eq(chunk[g * lanes + j]) for j in range(lanes)),
+                        fifo[e].first.eq(chunk_first[g]), fifo[e].last.eq(chunk_last[g])]
         with m.If(push):
-            m.d.sync += write_at.eq(Array(rotated(write_at, n)
-                                          for n in range(per_cycle + 1))[pushed])
-            for e in range(depth):
-                for g in range(per_cycle):
-                    with m.If((g < pushed) & rotated(write_at, g)[e]):
-                        m.d.sync += [
-                            *(fifo[e].lanes[j].eq(slot[g * lanes + j]) for j in range(lanes)),
-                            fifo[e].first.eq(row_first & (g == 0)),
-                            fifo[e].last.eq(beat.last & final & (pushed == g + 1))]
+            m.d.sync += [write_at.eq(Array(rotated(write_at, n)
+                                           for n in range(per_cycle + 1))[pushed]),
+                         chunk.eq(slot),
+                         *(chunk_first[g].eq(row_first & (g == 0)) for g in range(per_cycle)),
+                         *(chunk_last[g].eq(beat.last & final & (pushed == g + 1))
+                           for g in range(per_cycle))]
             m.d.sync += [row_first.eq(Mux(beat.last & final, 1, row_first & (pushed == 0))),
                          first_chunk.eq(0)]
             with m.If(final):
-                # The slots after the chunk's groups are the carry.
-                for c in range(lanes - 1):
-                    m.d.sync += carry[c].eq(Array(slot[g * lanes + c]
-                                                  for g in range(per_cycle + 1))[pushed])
+                # The slots after the chunk's groups are the next carry.
+                m.d.sync += [carry_fresh.eq(1), carry_groups.eq(pushed)]
             with m.Else():
                 rest = available - per_cycle * lanes
                 plan = chunk_plan(lambda n: available >= n + per_cycle * lanes, beat.last)

@@ -53,6 +53,10 @@ def encoder_output_layout(config: DittoConfig) -> data.StructLayout:
     low : ArrayLayout(signed(lane_bits), scan_width)
         Operand of the unshifted lane: ``v & (2**split_shift - 1)`` for FULL, ``v`` for LOW,
         0 for ZERO.
+    pair_costs : ArrayLayout(unsigned(3), ceil(scan_width / 2))
+        The lane operands elements ``2j`` and ``2j + 1`` take together (ZERO 0, LOW 1, FULL
+        2 each; a missing last element 0): the first level of the dispatcher's prefix sums,
+        registered here so that the dispatcher's own first stage is one adder level shorter.
     last : 1
         Copied from the input beat.
     """
@@ -61,6 +65,7 @@ def encoder_output_layout(config: DittoConfig) -> data.StructLayout:
         "cls": data.ArrayLayout(DiffClass, config.scan_width),
         "high": data.ArrayLayout(lane, config.scan_width),
         "low": data.ArrayLayout(lane, config.scan_width),
+        "pair_costs": data.ArrayLayout(unsigned(3), -(-config.scan_width // 2)),
         "last": unsigned(1),
     })
 
@@ -88,8 +93,8 @@ class EncodingUnit(HasConfig, wiring.Component):
     - Throughput: one beat per cycle, also under backpressure: ``i.ready = ~o.valid |
       o.ready`` (the register is refilled in the cycle it is emptied).
     - Backpressure: ``o.valid`` and ``o.payload`` hold until ``o.ready``.
-    - Reset: clears ``o.valid`` and, like every Amaranth ``sync`` register without
-      ``reset_less``, the payload register (to zeros).
+    - Reset: clears ``o.valid``; the payload register has no reset (it is read only while
+      ``o.valid`` is high, and a reset would take an input on each of its flip-flops).
     - ``mode`` is sampled with each input beat; hold it stable during a tile.
 
     Parameters
@@ -128,12 +133,15 @@ class EncodingUnit(HasConfig, wiring.Component):
         classify = diff | int(config.act_classify)
 
         transfer = self.i.valid & self.i.ready
+        payload = Signal(encoder_output_layout(config), reset_less=True)
+        m.d.comb += self.o.payload.eq(payload)
         m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
         with m.If(transfer):
             m.d.sync += self.o.valid.eq(1)
         with m.Elif(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
 
+        costs = []  # per element: its class, whose value is its lane cost
         for n in range(config.scan_width):
             value = Signal(signed(config.diff_bits), name=f"value_{n}")
             m.d.comb += value.eq(Mux(diff, beat.x_cur[n] - beat.x_prev[n], beat.x_cur[n]))
@@ -150,17 +158,20 @@ class EncodingUnit(HasConfig, wiring.Component):
                 m.d.comb += cls.eq(DiffClass.LOW)
             with m.Else():
                 m.d.comb += cls.eq(DiffClass.FULL)
+            costs.append(cls.as_value())
             full = cls == DiffClass.FULL
             # The low part of a FULL value is an unsigned field: zero-extend it, so that it
             # reads as 0..2**shift - 1 in the signed lane.
             low_part = value[:shift].as_unsigned()
             with m.If(transfer):
                 m.d.sync += [
-                    self.o.payload.cls[n].eq(cls),
-                    self.o.payload.high[n].eq(Mux(full, value >> shift, 0)),
-                    self.o.payload.low[n].eq(Mux(full, low_part,
+                    payload.cls[n].eq(cls),
+                    payload.high[n].eq(Mux(full, value >> shift, 0)),
+                    payload.low[n].eq(Mux(full, low_part,
                                                  Mux(cls == DiffClass.LOW, value, 0))),
                 ]
         with m.If(transfer):
-            m.d.sync += self.o.payload.last.eq(beat.last)
+            m.d.sync += [payload.last.eq(beat.last),
+                         *(payload.pair_costs[j].eq(sum(costs[2 * j:2 * j + 2]))
+                           for j in range(len(payload.pair_costs)))]
         return m

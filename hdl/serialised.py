@@ -40,13 +40,14 @@ class SerialisedIO(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.inner = self._inner
-        chain = Signal(self.input_bits)
+        # No reset on the shift registers: a pin's stream fills them.
+        chain = Signal(self.input_bits, reset_less=True)
         m.d.sync += chain.eq(Cat(self.shift_in, chain[:-1]))
         offset = 0
         for value in self._inputs:
             m.d.comb += value.eq(chain[offset:offset + len(value)])
             offset += len(value)
-        captured = Signal(self.output_bits)
+        captured = Signal(self.output_bits, reset_less=True)
         with m.If(self.capture):
             m.d.sync += captured.eq(Cat(*self._outputs))
         with m.Else():

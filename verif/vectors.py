@@ -12,7 +12,7 @@ import numpy as np
 from ditto.config import DittoConfig
 from ditto.enums import DiffClass, Mode
 from ditto.sim.dispatch import tile_groups
-from ditto.sim.encoding import Encoded, encode, encode_values
+from ditto.sim.encoding import Encoded, encode, encode_values, lane_costs
 from ditto.sim.layers import DiffLayerExecutor, HwProduct, LayerKind, LayerSpec, lane_matmul
 
 from .runner import BenchCase
@@ -45,12 +45,25 @@ def encoder_case(name: str, x_cur: np.ndarray, x_prev: np.ndarray, valid: np.nda
     low = np.where(valid, enc.low, 0).astype(np.int64)
     mask = (valid.astype(np.int64) << np.arange(e, dtype=np.int64)).sum(axis=1)
     last = np.asarray(last, np.int64)
+    classify = mode is Mode.DIFF or config.act_classify
+    costs = np.where(valid, lane_costs(enc.values, config, classify=classify), 0)
     return BenchCase(
         name=name,
         inputs={"x_cur": x_cur.astype(np.int64), "x_prev": x_prev.astype(np.int64),
                 "valid": mask, "last": last},
-        outputs={"cls": cls, "high": high, "low": low, "last": last},
+        outputs={"cls": cls, "high": high, "low": low, "pair_costs": pair_costs(costs),
+                 "last": last},
         source=np.arange(beats), static={"mode": mode.value}, **knobs)
+
+
+def pair_costs(costs: np.ndarray) -> np.ndarray:
+    """The lane costs of beats ``[N, scan_width]`` summed over pairs of elements ``2j, 2j +
+    1`` (the encoder's ``pair_costs``; a missing last element costs 0): ``[N, ceil(
+    scan_width / 2)]``."""
+    costs = np.asarray(costs, np.int64)
+    if costs.shape[1] % 2:
+        costs = np.pad(costs, ((0, 0), (0, 1)))
+    return costs.reshape(costs.shape[0], -1, 2).sum(axis=2)
 
 
 def _as_beats(values: np.ndarray, e: int) -> tuple[np.ndarray, np.ndarray]:

@@ -38,9 +38,13 @@ def beats_of(encoded, config):
             cols = range(b * width, (b + 1) * width)
             pick = [(int(encoded.classes[r, c]), int(encoded.high[r, c]),
                      int(encoded.low[r, c])) if c < k else (0, 0, 0) for c in cols]
+            # A class's value is its lane cost (ZERO 0, LOW 1, FULL 2).
+            costs = [p[0] for p in pick] + [0] * (width % 2)
             beats.append(layout.const({"cls": [p[0] for p in pick],
                                        "high": [p[1] for p in pick],
                                        "low": [p[2] for p in pick],
+                                       "pair_costs": [costs[2 * j] + costs[2 * j + 1]
+                                                      for j in range(len(costs) // 2)],
                                        "last": int(b == nbeats - 1)}))
     return beats
 

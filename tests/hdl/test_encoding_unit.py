@@ -12,7 +12,7 @@ from ditto.config import preset
 from ditto.enums import DiffClass, Mode
 from ditto.hdl.encoding import EncodingUnit, encoder_input_layout, encoder_output_layout
 from ditto.hdl.generate import COMPONENTS
-from ditto.sim.encoding import encode
+from ditto.sim.encoding import encode, lane_costs
 from ditto.verif import vectors
 from ditto.verif.amaranth_sim import run_stream
 from ditto.verif.runner import run_bench
@@ -38,7 +38,7 @@ def test_payload_widths_follow_the_config():
     assert Shape.cast(encoder_input_layout(config)).width == 8 * 8 * 2 + 8 + 1
     out = encoder_output_layout(config)
     assert out["high"].shape.elem_shape.width == 6
-    assert Shape.cast(out).width == 8 * (2 + 6 + 6) + 1
+    assert Shape.cast(out).width == 8 * (2 + 6 + 6) + 4 * 3 + 1  # + the pair costs
     assert EncodingUnit.LATENCY == pipeline.ENCODER
 
 
@@ -50,7 +50,7 @@ def _encode_beats_in_amaranth(config, mode, x_cur, x_prev, valid, backpressure):
 
     def plain(payload):
         return ([int(DiffClass(c).value) for c in payload.cls], list(payload.high),
-                list(payload.low), payload.last)
+                list(payload.low), list(payload.pair_costs), payload.last)
 
     return run_stream(dut, beats, len(beats), backpressure=backpressure,
                       setup=lambda ctx: ctx.set(dut.mode, mode), convert=plain)
@@ -68,7 +68,11 @@ def test_amaranth_model_agrees_with_reference_under_backpressure(mode):
     valid = rng.random(x_prev.shape) < 0.8
     got = _encode_beats_in_amaranth(config, mode, x_cur, x_prev, valid, backpressure=0.5)
     enc = encode(x_cur, x_prev, mode, config)
-    for n, (cls, high, low, last) in enumerate(got):
+    costs = np.where(valid, lane_costs(enc.values, config,
+                                       classify=mode is Mode.DIFF or config.act_classify), 0)
+    for n, (cls, high, low, pairs, last) in enumerate(got):
+        # Pairs of elements' lane costs, from the model's values: plain sums.
+        assert pairs == [int(costs[n, 2 * j] + costs[n, 2 * j + 1]) for j in range(4)]
         assert cls == np.where(valid[n], enc.classes[n], 0).tolist()
         assert high == np.where(valid[n], enc.high[n], 0).tolist()
         assert low == np.where(valid[n], enc.low[n], 0).tolist()
