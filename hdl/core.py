@@ -8,7 +8,7 @@ DenseCore feeds ``dense_macs`` int8 activations a cycle straight to its multipli
 ``ditto.sim.cycles`` predicts both cores' cycle counts exactly.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -142,8 +142,9 @@ class _TileCore(HasConfig, wiring.Component):
                                  scan_rows_left.eq(self.cmd.payload.rows),
                                  last_beat_index.eq(k_minus_1 // width),
                                  last_beat_real.eq(k_minus_1 % width + 1),
-                                 last_beat_mask.eq(Cat(n <= k_minus_1 % width
-                                                       for n in range(width))),
+                                 # Element 0 is always real (k >= 1).
+                                 last_beat_mask.eq(Cat(Const(1, 1), *(n <= k_minus_1 % width
+                                                            for n in range(1, width)))),
                                  beat_in_row.eq(0), last.eq(self.cmd.payload.k <= width),
                                  *(getattr(counters, name).eq(0) for name in
                                    counters_layout().members),
