@@ -3,6 +3,8 @@ reported readably (a wrong golden value, a design that breaks the stream rules).
 
 import numpy as np
 import pytest
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
 
 from ditto.config import preset
 from ditto.hdl.encoding import EncodingUnit
@@ -72,12 +74,19 @@ class _DropsValid(EncodingUnit):
 
 
 class _ChangesPayload(EncodingUnit):
-    """Broken on purpose: changes a waiting output beat."""
+    """Broken on purpose: changes a waiting output beat (a working encoder inside, whose
+    ``last`` is inverted at every other cycle an output beat waits)."""
 
     def elaborate(self, platform):
-        m = super().elaborate(platform)
+        m = Module()
+        m.submodules.inner = inner = EncodingUnit(config=self.config)
+        wiring.connect(m, wiring.flipped(self.i), inner.i)
+        flip = Signal()
         with m.If(self.o.valid & ~self.o.ready):
-            m.d.sync += self.o.payload.last.eq(~self.o.payload.last)
+            m.d.sync += flip.eq(~flip)
+        m.d.comb += [inner.mode.eq(self.mode), self.o.valid.eq(inner.o.valid),
+                     inner.o.ready.eq(self.o.ready), self.o.payload.eq(inner.o.payload),
+                     self.o.payload.last.eq(inner.o.payload.last ^ flip)]
         return m
 
 
