@@ -106,11 +106,17 @@ def encode_values(values: np.ndarray, config: DittoConfig, *, classify: bool = T
     return Encoded(values=values, classes=classes, high=high, low=low)
 
 
+def classifies(mode: Mode, config: DittoConfig) -> bool:
+    """Whether values are classified in ``mode``: always in DIFF, in ACT if
+    ``config.act_classify`` (otherwise every value is FULL)."""
+    return mode is Mode.DIFF or config.act_classify
+
+
 def encode(x_cur: np.ndarray, x_prev: np.ndarray | None, mode: Mode,
            config: DittoConfig) -> Encoded:
     """Encode int8 activations the way the encoding unit does in ``mode``."""
     values = operand_values(x_cur, x_prev, mode, config)
-    return encode_values(values, config, classify=(mode is Mode.DIFF or config.act_classify))
+    return encode_values(values, config, classify=classifies(mode, config))
 
 
 def lane_costs(values: np.ndarray, config: DittoConfig, *, classify: bool = True) -> np.ndarray:

@@ -26,7 +26,7 @@ import numpy as np
 from ditto.config import DittoConfig
 from ditto.enums import Mode
 
-from .encoding import encode_values
+from .encoding import classifies, encode_values
 
 __all__ = ["Conv2dGeometry", "DiffLayerExecutor", "HwProduct", "LayerKind", "LayerSpec",
            "conv2d_weights_as_matmul", "exact_matmul", "im2col", "layer_operands",
@@ -175,7 +175,7 @@ class HwProduct:
 
     def classifies(self, config: DittoConfig) -> bool:
         """Whether the encoder classifies (skips zeros, narrow lanes) in this product."""
-        return self.mode is Mode.DIFF or config.act_classify
+        return classifies(self.mode, config)
 
 
 def lane_matmul(product: HwProduct, config: DittoConfig) -> np.ndarray:

@@ -12,7 +12,7 @@ import numpy as np
 from ditto.config import DittoConfig
 from ditto.enums import DiffClass, Mode
 from ditto.sim.dispatch import tile_groups
-from ditto.sim.encoding import Encoded, encode, encode_values, lane_costs
+from ditto.sim.encoding import Encoded, classifies, encode, encode_values, lane_costs
 from ditto.sim.layers import DiffLayerExecutor, HwProduct, LayerKind, LayerSpec, lane_matmul
 
 from .runner import BenchCase
@@ -45,8 +45,8 @@ def encoder_case(name: str, x_cur: np.ndarray, x_prev: np.ndarray, valid: np.nda
     low = np.where(valid, enc.low, 0).astype(np.int64)
     mask = (valid.astype(np.int64) << np.arange(e, dtype=np.int64)).sum(axis=1)
     last = np.asarray(last, np.int64)
-    classify = mode is Mode.DIFF or config.act_classify
-    costs = np.where(valid, lane_costs(enc.values, config, classify=classify), 0)
+    costs = np.where(valid, lane_costs(enc.values, config, classify=classifies(mode, config)),
+                     0)
     return BenchCase(
         name=name,
         inputs={"x_cur": x_cur.astype(np.int64), "x_prev": x_prev.astype(np.int64),

@@ -12,7 +12,7 @@ from ditto.config import preset
 from ditto.enums import DiffClass, Mode
 from ditto.hdl.encoding import EncodingUnit, encoder_input_layout, encoder_output_layout
 from ditto.hdl.generate import COMPONENTS
-from ditto.sim.encoding import encode, lane_costs
+from ditto.sim.encoding import classifies, encode, lane_costs
 from ditto.verif import vectors
 from ditto.verif.amaranth_sim import run_stream
 from ditto.verif.runner import run_bench
@@ -68,8 +68,7 @@ def test_amaranth_model_agrees_with_reference_under_backpressure(mode):
     valid = rng.random(x_prev.shape) < 0.8
     got = _encode_beats_in_amaranth(config, mode, x_cur, x_prev, valid, backpressure=0.5)
     enc = encode(x_cur, x_prev, mode, config)
-    costs = np.where(valid, lane_costs(enc.values, config,
-                                       classify=mode is Mode.DIFF or config.act_classify), 0)
+    costs = np.where(valid, lane_costs(enc.values, config, classify=classifies(mode, config)), 0)
     for n, (cls, high, low, pairs, last) in enumerate(got):
         # Pairs of elements' lane costs, from the model's values: plain sums.
         assert pairs == [int(costs[n, 2 * j] + costs[n, 2 * j + 1]) for j in range(4)]
