@@ -102,9 +102,11 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
        to the next is the carry (a count and fewer than ``lanes`` operands), and the push
        decision is a select of registers (whether 1 .. ``G`` groups fit, registered).
     4. Group FIFO of ``dispatch_depth`` entries, written from the chunk register a cycle
-       after the push, up to ``G`` writes and one read a cycle; in that cycle its head is
-       read from the chunk register. A group's lanes are routed (a shifted operand onto
-       its pair's even lane) as it leaves.
+       after the push, up to ``G`` writes and one read a cycle; a group's lanes are routed
+       (a shifted operand onto its pair's even lane) on the way in. The head is a
+       register, kept from the entry after it at each pop, or, in the cycle after a push
+       into an empty FIFO, the chunk register's first group: the output is one
+       multiplexer on registers, as DenseCore's weight-buffer addresses are registers.
 
     Function, timing and handshake
     ------------------------------
@@ -302,12 +304,13 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
                          slot[s].shift.eq(parts[1]), slot[s].k.eq(parts[2])]
 
         # ---- 4. FIFO and handshakes ---------------------------------------------------------
-        # The FIFO's entries hold groups as the packer's slots made them; a group's lane
-        # routing (below) is done as it leaves, off the packer's paths.
-        unrouted = data.StructLayout({"lanes": data.ArrayLayout(op_layout, lanes),
-                                      "first": unsigned(1), "last": unsigned(1)})
-        fifo = Signal(data.ArrayLayout(unrouted, depth), reset_less=True)
+        # A group's lanes are routed (a shifted operand onto its pair's even lane) on its
+        # way from the chunk register into the FIFO, off the packer's paths; the FIFO holds
+        # routed groups.
+        group_layout = dispatch_group_layout(config)
+        fifo = Signal(data.ArrayLayout(group_layout, depth), reset_less=True)
         read_ptr = Signal(range(depth))
+        next_ptr = Signal(range(depth), init=1 % depth)  # read_ptr + 1, modulo depth
         # One-hot: the entry the next group goes to. Group g of a chunk goes to the entry g
         # places further on, a rotation by a constant (wiring, no adder).
         write_at = Signal(depth, init=1)
@@ -331,24 +334,27 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         carry_next = Signal(range(lanes))
         m.d.comb += carry_next.eq(Mux(held, Mux(beat.last, 0, available - pushed * lanes),
                                       carry_count))
-        # The head: the entry at ``read_ptr``, or the chunk register's group that is still
-        # to be written there.
-        head = Signal(unrouted)
-        # ``head_in_chunk[g]``: the head is the chunk register's group g, registered from
-        # the next read pointer and pending masks, so the choice is a register.
-        head_in_chunk = Signal(per_cycle)
-        head_value = fifo[read_ptr].as_value()
+        chunk_groups = [_routed_group(Cat(*(chunk[g * lanes + j] for j in range(lanes)),
+                                          chunk_first[g], chunk_last[g]), config)
+                        for g in range(per_cycle)]
+        # The head is a register (``head_entry``, the entry at ``read_ptr``) unless it is
+        # still in the chunk register (``head_in_chunk``, registered): then it is the
+        # chunk's first group (a chunk is pushed only where it fits before this cycle's
+        # pop, so only its first group can be the head in the cycle after its push). A
+        # group, and so the weight-buffer addresses it carries, leaves through one
+        # multiplexer on registers.
+        head_entry = Signal(group_layout, reset_less=True)
+        head_in_chunk = Signal()
+        # ``next_in_chunk[g]``: the entry after the head is the chunk register's group g,
+        # still to be written; registered like ``head_in_chunk``.
+        next_in_chunk = Signal(per_cycle)
+        head = Signal(group_layout)
+        m.d.comb += head.eq(Mux(head_in_chunk, chunk_groups[0], head_entry))
+        after_head = fifo[next_ptr].as_value()
         for g in reversed(range(per_cycle)):
-            group = Cat(*(chunk[g * lanes + j] for j in range(lanes)),
-                        chunk_first[g], chunk_last[g])
-            head_value = Mux(head_in_chunk[g], group, head_value)
-        m.d.comb += head.eq(head_value)
-        for p in range(lanes // 2):
-            even, odd = head.lanes[2 * p], head.lanes[2 * p + 1]
-            swap = odd.shift  # a high part on the odd lane moves to the even one
-            m.d.comb += [self.o.payload.lanes[2 * p].eq(Mux(swap, odd, even)),
-                         self.o.payload.lanes[2 * p + 1].eq(Mux(swap, even, odd))]
-        m.d.comb += [self.o.payload.first.eq(head.first), self.o.payload.last.eq(head.last),
+            after_head = Mux(next_in_chunk[g], chunk_groups[g], after_head)
+        m.d.sync += head_entry.eq(Mux(pop, after_head, head))
+        m.d.comb += [self.o.payload.eq(head),
                      self.o.valid.eq(count != 0), pop.eq(self.o.valid & self.o.ready),
                      self.count.eq(count),
                      # Room before this cycle's pop: the PEs' handshake stays off the
@@ -361,15 +367,20 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
             places %= depth
             return Cat(onehot[depth - places:], onehot[:depth - places]) if places else onehot
 
+        def wrapped(pointer):
+            return Mux(pointer == depth - 1, 0, pointer + 1)
+
         read_ptr_next = Signal.like(read_ptr)
+        next_ptr_next = Signal.like(next_ptr)
         pending_next = [Signal.like(pending_g) for pending_g in pending]
-        m.d.comb += [read_ptr_next.eq(Mux(pop, Mux(read_ptr == depth - 1, 0, read_ptr + 1),
-                                          read_ptr)),
+        m.d.comb += [read_ptr_next.eq(Mux(pop, next_ptr, read_ptr)),
+                     next_ptr_next.eq(Mux(pop, wrapped(next_ptr), next_ptr)),
                      *(pending_next[g].eq(Mux(push & (g < pushed), rotated(write_at, g), 0))
                        for g in range(per_cycle))]
-        m.d.sync += [read_ptr.eq(read_ptr_next),
+        m.d.sync += [read_ptr.eq(read_ptr_next), next_ptr.eq(next_ptr_next),
                      *(now.eq(after) for now, after in zip(pending, pending_next, strict=True)),
-                     head_in_chunk.eq(Cat(n.bit_select(read_ptr_next, 1)
+                     head_in_chunk.eq(pending_next[0].bit_select(read_ptr_next, 1)),
+                     next_in_chunk.eq(Cat(n.bit_select(next_ptr_next, 1)
                                           for n in pending_next))]
         later = Mux(reserved == 0, 0, reserved - 1)  # the slots reserved after this cycle
         m.d.comb += [
@@ -385,9 +396,7 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         for e in range(depth):
             for g in range(per_cycle):
                 with m.If(pending[g][e]):
-                    m.d.sync += [
-                        *(fifo[e].lanes[j].eq(chunk[g * lanes + j]) for j in range(lanes)),
-                        fifo[e].first.eq(chunk_first[g]), fifo[e].last.eq(chunk_last[g])]
+                    m.d.sync += fifo[e].eq(chunk_groups[g])
         with m.If(push):
             m.d.sync += [write_at.eq(Array(rotated(write_at, n)
                                            for n in range(per_cycle + 1))[pushed]),
@@ -434,6 +443,20 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
                          Cat(final, pushed).eq(Cat(*chunk_plan(loaded_at_least, ahead.last))),
                          *(places[n].eq(carry_next + offsets[n]) for n in range(width))]
         return m
+
+
+def _routed_group(packed: Value, config: DittoConfig) -> Value:
+    """A group in :func:`dispatch_group_layout` from ``packed``, the same layout as the
+    packer's slots made it: in each pair of lanes, a shifted operand on the odd lane swaps
+    with the even one (the shift-capable lane). Each high part is followed by its low part,
+    so no pair holds two."""
+    group = data.View(dispatch_group_layout(config), packed)
+    lanes = [group.lanes[j].as_value() for j in range(config.lanes)]
+    for p in range(config.lanes // 2):
+        even, odd = lanes[2 * p], lanes[2 * p + 1]
+        swap = group.lanes[2 * p + 1].shift
+        lanes[2 * p], lanes[2 * p + 1] = Mux(swap, odd, even), Mux(swap, even, odd)
+    return Cat(*lanes, group.first, group.last)
 
 
 def _held_beat_layout(config: DittoConfig) -> data.StructLayout:

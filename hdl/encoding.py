@@ -5,7 +5,7 @@ The arithmetic is exactly that of :func:`ditto.sim.encoding.encode`; the tests h
 equal on every int8 pair.
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -141,34 +141,43 @@ class EncodingUnit(HasConfig, wiring.Component):
         with m.Elif(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
 
-        costs = []  # per element: its class, whose value is its lane cost
-        for n in range(config.scan_width):
-            value = Signal(signed(config.diff_bits), name=f"value_{n}")
-            m.d.comb += value.eq(Mux(diff, beat.x_cur[n] - beat.x_prev[n], beat.x_cur[n]))
-            real = beat.valid[n]
-            is_zero = value == 0
+        def fits_lane(value):
             # Fits a signed lane: the bits from the lane's sign bit up are all equal (a
             # comparison of a few bits, where a range check would take two adders).
             top = value[config.lane_bits - 1:]
-            is_low = (top == 0) | (top == (1 << len(top)) - 1)
+            return (top == 0) | (top == (1 << len(top)) - 1)
+
+        costs = []  # per element: its class, whose value is its lane cost
+        for n in range(config.scan_width):
+            x_cur, x_prev = beat.x_cur[n], beat.x_prev[n]
+            difference = Signal(signed(config.diff_bits), name=f"difference_{n}")
+            m.d.comb += difference.eq(x_cur - x_prev)
+            value = Mux(diff, difference, x_cur)
+            real = beat.valid[n]
+            # Each condition is formed in both modes and chosen by the mode last, and zero
+            # is an equality of the inputs: only ``small`` waits for the subtraction.
+            is_zero = Mux(diff, x_cur == x_prev, x_cur == 0)
+            small = Signal(name=f"small_{n}")  # classified and fits a lane: ZERO or LOW
+            m.d.comb += small.eq(classify & Mux(diff, fits_lane(difference), fits_lane(x_cur)))
             cls = Signal(DiffClass, name=f"cls_{n}")
             with m.If(~real | (classify & is_zero)):
                 m.d.comb += cls.eq(DiffClass.ZERO)
-            with m.Elif(classify & is_low):
+            with m.Elif(small):
                 m.d.comb += cls.eq(DiffClass.LOW)
             with m.Else():
                 m.d.comb += cls.eq(DiffClass.FULL)
             costs.append(cls.as_value())
-            full = cls == DiffClass.FULL
-            # The low part of a FULL value is an unsigned field: zero-extend it, so that it
-            # reads as 0..2**shift - 1 in the signed lane.
-            low_part = value[:shift].as_unsigned()
+            # The operands depend on ``real`` and ``small``, not on the whole class: a ZERO
+            # value is 0, so it needs no case of its own. ``low``'s bits under the split are
+            # the value's in every class; above it they are the value's (LOW) or 0 (FULL: the
+            # low part is an unsigned field that reads as 0..2**shift - 1 in the signed lane).
+            full = real & ~small
             with m.If(transfer):
                 m.d.sync += [
                     payload.cls[n].eq(cls),
                     payload.high[n].eq(Mux(full, value >> shift, 0)),
-                    payload.low[n].eq(Mux(full, low_part,
-                                                 Mux(cls == DiffClass.LOW, value, 0))),
+                    payload.low[n].eq(Cat(Mux(real, value[:shift], 0),
+                                          Mux(real & small, value[shift:config.lane_bits], 0))),
                 ]
         with m.If(transfer):
             m.d.sync += [payload.last.eq(beat.last),
