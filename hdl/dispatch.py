@@ -106,7 +106,7 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
        (a shifted operand onto its pair's even lane) on the way in. The head is a
        register, kept from the entry after it at each pop, or, in the cycle after a push
        into an empty FIFO, the chunk register's first group: the output is one
-       multiplexer on registers, as DenseCore's weight-buffer addresses are registers.
+       multiplexer on registers (the weight-buffer addresses a group carries start here).
 
     Function, timing and handshake
     ------------------------------
