@@ -334,8 +334,8 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         carry_next = Signal(range(lanes))
         m.d.comb += carry_next.eq(Mux(held, Mux(beat.last, 0, available - pushed * lanes),
                                       carry_count))
-        chunk_groups = [_routed_group(Cat(*(chunk[g * lanes + j] for j in range(lanes)),
-                                          chunk_first[g], chunk_last[g]), config)
+        chunk_groups = [_routed_group([chunk[g * lanes + j] for j in range(lanes)],
+                                      chunk_first[g], chunk_last[g])
                         for g in range(per_cycle)]
         # The head is a register (``head_entry``, the entry at ``read_ptr``) unless it is
         # still in the chunk register (``head_in_chunk``, registered): then it is the
@@ -445,18 +445,17 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         return m
 
 
-def _routed_group(packed: Value, config: DittoConfig) -> Value:
-    """A group in :func:`dispatch_group_layout` from ``packed``, the same layout as the
-    packer's slots made it: in each pair of lanes, a shifted operand on the odd lane swaps
-    with the even one (the shift-capable lane). Each high part is followed by its low part,
-    so no pair holds two."""
-    group = data.View(dispatch_group_layout(config), packed)
-    lanes = [group.lanes[j].as_value() for j in range(config.lanes)]
-    for p in range(config.lanes // 2):
-        even, odd = lanes[2 * p], lanes[2 * p + 1]
-        swap = group.lanes[2 * p + 1].shift
-        lanes[2 * p], lanes[2 * p + 1] = Mux(swap, odd, even), Mux(swap, even, odd)
-    return Cat(*lanes, group.first, group.last)
+def _routed_group(lanes: list, first: Value, last: Value) -> Value:
+    """A group in :func:`dispatch_group_layout` from its ``lanes`` (views of
+    :func:`dispatch_op_layout`) as the packer's slots made them: in each pair, a shifted
+    operand on the odd lane swaps with the even one (the shift-capable lane). Each high part
+    is followed by its low part, so no pair holds two."""
+    routed = [lane.as_value() for lane in lanes]
+    for p in range(len(lanes) // 2):
+        swap = lanes[2 * p + 1].shift
+        even, odd = routed[2 * p], routed[2 * p + 1]
+        routed[2 * p], routed[2 * p + 1] = Mux(swap, odd, even), Mux(swap, even, odd)
+    return Cat(*routed, first, last)
 
 
 def _held_beat_layout(config: DittoConfig) -> data.StructLayout:
