@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -258,27 +260,52 @@ def _targets(text: str) -> tuple[str, ...]:
 def cmd_synth(args: argparse.Namespace) -> int:
     from .flow.area import equal_area, format_summary, write_markdown
     from .flow.synth import PNR_TIMEOUT_MIN, synthesise
+    from .hdl.generate import COMPONENTS
+    from .sim.trace import TraceFile
     from .sim.workload import analyze_workload
 
     config = _config(args)
     targets = _targets(args.target)
     components = [c for c in args.components.split(",") if c] if args.components else None
+    unknown = [name for name in components or () if name not in COMPONENTS]
+    if unknown:
+        raise UserError(f"unknown component {unknown[0]!r}; choose from "
+                        f"{', '.join(COMPONENTS)}")
+    compare = "generic" in targets and all(core in (components or COMPONENTS)
+                                           for core in ("ditto_core", "dense_core"))
+    if compare and args.trace:
+        TraceFile(args.trace).close()  # a missing or malformed trace fails now, not later
     start = time.perf_counter()
-    try:
-        result = synthesise(config, targets=targets, components=components, seeds=args.seeds,
-                            first_seed=args.first_seed, fmax=not args.no_fmax,
-                            pnr_timeout_min=(PNR_TIMEOUT_MIN if args.pnr_timeout is None
-                                             else args.pnr_timeout),
-                            build_dir=args.build_dir,
-                            progress=lambda text: _status(
-                                f"{time.perf_counter() - start:6.0f}s {text}"))
-    except ValueError as error:
-        raise UserError(str(error)) from None
-    _end_progress()
+    # The workload's cycle model (about a minute and a half on the 20-step trace) runs in a
+    # thread beside the syntheses: their tools are subprocesses, so the two share the cores.
+    # If the syntheses fail, the thread stops at its next layer instead of finishing.
+    stopped = threading.Event()
+
+    def stop_if_failed(*_):
+        if stopped.is_set():
+            raise UserError("workload analysis stopped: the synthesis failed")
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        workload = (pool.submit(analyze_workload, config, args.trace, progress=stop_if_failed)
+                    if compare else None)
+        try:
+            result = synthesise(config, targets=targets, components=components,
+                                seeds=args.seeds, first_seed=args.first_seed,
+                                fmax=not args.no_fmax,
+                                pnr_timeout_min=(PNR_TIMEOUT_MIN if args.pnr_timeout is None
+                                                 else args.pnr_timeout),
+                                build_dir=args.build_dir,
+                                progress=lambda text: _status(
+                                    f"{time.perf_counter() - start:6.0f}s {text}"))
+        except BaseException as error:
+            stopped.set()
+            if isinstance(error, ValueError):
+                raise UserError(str(error)) from None
+            raise
+        _end_progress()
+        workload = workload.result() if workload else None
     comparison = None
-    if "generic" in targets and all(core in result["components"]
-                                    for core in ("ditto_core", "dense_core")):
-        workload = analyze_workload(config, args.trace)
+    if workload:
         comparison = equal_area(result, workload, config)
         result["equal_area"] = comparison
         print(format_summary(comparison))

@@ -84,23 +84,27 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
 
     Structure
     ---------
-    1. Prefix register: the next beat (per element its class and value) and, per block of
+    1. Prefix register: the next beat (per element its class and operands) and, per block of
        elements, the exclusive prefix sums of the element costs (ZERO 0, LOW 1, FULL 2)
        within the block and the totals of each pair of blocks and of each even block, from
        log-depth trees over the costs of pairs of elements that the encoder registers.
     2. Packer register: the beat being packed and, per element, the slot where its first
        operand lands (``place``): the totals of the blocks (and pairs of blocks) before its
        own plus its sum within the block, plus the carry count (added last), less
-       ``G * lanes`` for each chunk already pushed; the operands not yet pushed and, from
-       them, the next chunk's size and whether it is the beat's last. The beat stays here
-       until its last chunk is pushed.
+       ``G * lanes`` for each chunk already pushed, and the same place one-hot over the
+       chunk's slots (``window``), both registered from the next cycle's place; the
+       operands not yet pushed and, from them, the next chunk's size and whether it is the
+       beat's last. The beat is held as each element's first-lane operand and a FULL
+       element's low part. It stays here until its last chunk is pushed.
     3. Packer: slot ``s`` of the chunk holds element ``n``'s first operand where
        ``place[n] == s`` and a FULL element's low part where ``place[n] == s - 1``: a
-       one-hot AND-OR of registers compared with constants, into the chunk register
-       beside it. The carry fills the first slots of a beat's first chunk; the slots past
-       the chunk's groups become the next carry. The only state that flows from one beat
-       to the next is the carry (a count and fewer than ``lanes`` operands), and the push
-       decision is a select of registers (whether 1 .. ``G`` groups fit, registered).
+       one-hot AND-OR of registers (window bits and operands, no comparison in front),
+       into the chunk register beside it. Whether a slot holds anything at all is a
+       comparison of the operand count with a constant, off the AND-OR. The carry fills
+       the first slots of a beat's first chunk; the slots past the chunk's groups become
+       the next carry. The only state that flows from one beat to the next is the carry (a
+       count and fewer than ``lanes`` operands), and the push decision is a select of
+       registers (whether 1 .. ``G`` groups fit, registered).
     4. Group FIFO of ``dispatch_depth`` entries, written from the chunk register a cycle
        after the push, up to ``G`` writes and one read a cycle; a group's lanes are routed
        (a shifted operand onto its pair's even lane) on the way in. The head is a
@@ -226,10 +230,14 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         next_index = Signal.like(beat_index)  # of the next beat the packer takes
         # places[n]: the slot of the current chunk where element n's first operand lands,
         # i.e. the carry count plus the element's exclusive prefix sum, less the operands
-        # of this beat already pushed. Registered, so each slot is a one-hot AND-OR.
+        # of this beat already pushed. window[n]: the same place one-hot over the chunk's
+        # slots, 0 for a ZERO element (bit i: place i - 1; bit 0 is a FULL element whose
+        # low part is left for slot 0). Both registered, so that each slot is an AND-OR
+        # of registers with no comparison in front.
         places = [Signal(range(-(2 * width + lanes), 2 * width + lanes), name=f"place_{n}",
                          reset_less=True)
                   for n in range(width)]
+        window = [Signal(slots + 1, name=f"window_{n}", reset_less=True) for n in range(width)]
 
         # ---- 3. packer: the next chunk and its slots --------------------------------------
         carry = Signal(data.ArrayLayout(op_layout, max(lanes - 1, 1)), reset_less=True)
@@ -276,32 +284,31 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         index_bits = max(1, (width - 1).bit_length())
         slot = Signal(data.ArrayLayout(op_layout, slots))
         for s in range(slots):
-            operand, shift, index, hits = [], [], [], []
+            operand, shift, index = [], [], []
             for n in range(width):
-                cls = beat.cls[n]
-                full = cls == DiffClass.FULL
-                first_part = (cls != DiffClass.ZERO) & (places[n] == s)
-                second_part = full & (places[n] == s - 1)
-                high, low = _lane_parts(beat.value[n], full, config)
-                operand.append(Mux(first_part, Mux(full, high, low), 0)
-                               | Mux(second_part, low, 0))
+                # Element n's first operand lands in slot s, or in slot s - 1 (then slot s
+                # holds its ``second``, which is 0 unless it is FULL).
+                full = beat.cls[n] == DiffClass.FULL
+                first_part, second_part = window[n][s + 1], window[n][s]
+                operand.append(Mux(first_part, beat.first[n], 0)
+                               | Mux(second_part, beat.second[n], 0))
                 shift.append(first_part & full)
-                index.append(Mux(first_part | second_part, n, 0))
-                hits.append(first_part | second_part)
+                index.append(Mux(first_part | (second_part & full), n, 0))
             element = Signal(index_bits, name=f"element_{s}")
-            occupied = _or_all(hits)
-            parts = [_or_all(operand), _or_all(shift),
-                     # An idle lane reads weight row 0, as in the reference.
-                     Mux(occupied, weight_row(beat_index, element, width), 0)]
+            # Slot s holds an operand of the beat or of the carry when fewer than
+            # ``available`` precede it: a comparison of a register, off the AND-OR.
+            # An idle lane reads weight row 0, as in the reference.
+            k = Mux(available > s, weight_row(beat_index, element, width), 0)
+            parts = [_or_all(operand), _or_all(shift)]
             if s < lanes - 1:
                 # The carry precedes the beat's operands in its first chunk only, where no
                 # element lands below the carry count: an OR, not a multiplexer.
                 use = first_chunk & (s < carry_count)
                 parts = [part | Mux(use, value, 0) for part, value in
-                         zip(parts, (carry_now[s].operand, carry_now[s].shift, carry_now[s].k),
-                             strict=True)]
+                         zip(parts, (carry_now[s].operand, carry_now[s].shift), strict=True)]
+                k = Mux(use, carry_now[s].k, k)
             m.d.comb += [element.eq(_or_all(index)), slot[s].operand.eq(parts[0]),
-                         slot[s].shift.eq(parts[1]), slot[s].k.eq(parts[2])]
+                         slot[s].shift.eq(parts[1]), slot[s].k.eq(k)]
 
         # ---- 4. FIFO and handshakes ---------------------------------------------------------
         # A group's lanes are routed (a shifted operand onto its pair's even lane) on its
@@ -412,8 +419,7 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
             with m.Else():
                 rest = available - per_cycle * lanes
                 plan = chunk_plan(lambda n: available >= n + per_cycle * lanes, beat.last)
-                m.d.sync += [available.eq(rest), Cat(final, pushed).eq(Cat(*plan)),
-                             *(place.eq(place - per_cycle * lanes) for place in places)]
+                m.d.sync += [available.eq(rest), Cat(final, pushed).eq(Cat(*plan))]
 
         # Where each element of the new beat lands without the carry: the totals of the
         # blocks before its own (the pairs before it and, after an even block, that block)
@@ -433,15 +439,24 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
             return _or_all([(carry_next == c) & (beat_total >= n - c) if n > c
                             else carry_next == c for c in range(lanes)])
 
+        # The places of the next cycle: a new beat's, or the held beat's after a chunk
+        # that is not its last; the window is their one-hot, registered beside them.
+        load = advance & ahead_valid
+        for n in range(width):
+            place_next = Mux(load, carry_next + offsets[n],
+                             Mux(push & ~final, places[n] - per_cycle * lanes, places[n]))
+            real = Mux(load, ahead.cls[n], beat.cls[n]) != DiffClass.ZERO
+            m.d.sync += [places[n].eq(place_next),
+                         window[n].eq(Cat(real & (place_next == i - 1)
+                                          for i in range(slots + 1)))]
         with m.If(advance):
             m.d.sync += [held.eq(ahead_valid), carry_count.eq(carry_next)]
-        with m.If(advance & ahead_valid):
+        with m.If(load):
             # A new beat's operands follow the carry it finds.
             m.d.sync += [beat.eq(ahead), beat_index.eq(next_index),
                          next_index.eq(Mux(ahead.last, 0, next_index + 1)),
                          first_chunk.eq(1), available.eq(carry_next + beat_total),
-                         Cat(final, pushed).eq(Cat(*chunk_plan(loaded_at_least, ahead.last))),
-                         *(places[n].eq(carry_next + offsets[n]) for n in range(width))]
+                         Cat(final, pushed).eq(Cat(*chunk_plan(loaded_at_least, ahead.last)))]
         return m
 
 
@@ -459,33 +474,25 @@ def _routed_group(lanes: list, first: Value, last: Value) -> Value:
 
 
 def _held_beat_layout(config: DittoConfig) -> data.StructLayout:
-    """A classified beat as the dispatcher holds it: per element the class and the encoded
-    value (``diff_bits``; one bit fewer than ``high`` and ``low`` side by side)."""
+    """A classified beat as the dispatcher holds it: per element the class, the operand of
+    its first lane (``first``: ``high`` for FULL, ``low`` for LOW) and the unsigned low part
+    of a FULL element (``second``, 0 otherwise), so that each slot is an AND-OR of these
+    registers (together one bit fewer than ``high`` and ``low``)."""
     return data.StructLayout({
         "cls": data.ArrayLayout(DiffClass, config.scan_width),
-        "value": data.ArrayLayout(signed(config.diff_bits), config.scan_width),
+        "first": data.ArrayLayout(signed(config.lane_bits), config.scan_width),
+        "second": data.ArrayLayout(unsigned(config.split_shift), config.scan_width),
         "last": unsigned(1),
     })
 
 
 def _held_beat(beat, config: DittoConfig) -> Value:
-    """The encoder's beat in :func:`_held_beat_layout`: a FULL value is ``high`` and the
-    unsigned ``low`` side by side, a LOW value is ``low`` (ZERO: 0)."""
-    shift = config.split_shift
-    values = [Mux(beat.cls[n] == DiffClass.FULL, Cat(beat.low[n][:shift], beat.high[n]),
-                  beat.low[n]) for n in range(config.scan_width)]
+    """The encoder's beat in :func:`_held_beat_layout`."""
+    width, shift = config.scan_width, config.split_shift
+    full = [beat.cls[n] == DiffClass.FULL for n in range(width)]
     return Cat(beat.cls.as_value(),
-               *(value.as_signed()[:config.diff_bits] for value in values), beat.last)
-
-
-def _lane_parts(value: Value, full: Value, config: DittoConfig) -> tuple[Value, Value]:
-    """``(high, low)`` lane operands of a held value: ``value >> split_shift`` and the
-    unsigned ``value & (2**split_shift - 1)`` for FULL, ``value`` itself as ``low`` for LOW
-    (the two differ in the lane's top bit only)."""
-    shift = config.split_shift
-    high = value.as_signed() >> shift
-    low = Cat(value[:shift], value[shift] & ~full)
-    return high, low
+               *(Mux(full[n], beat.high[n], beat.low[n]) for n in range(width)),
+               *(Mux(full[n], beat.low[n][:shift], 0) for n in range(width)), beat.last)
 
 
 def _or_all(values: list) -> Value:

@@ -158,6 +158,18 @@ def test_synth_rejects_unknown_target(capsys):
     assert "time limit 0 min: must be positive" in capsys.readouterr().err
 
 
+def test_synth_rejects_bad_components_and_traces_before_it_starts(tmp_path, capsys):
+    build = tmp_path / "synth"
+    assert main(["synth", "--config", "tiny", "--components", "ditto_core,nonsense",
+                 "--build-dir", str(build)]) == 2
+    assert "unknown component 'nonsense'" in capsys.readouterr().err
+    missing = tmp_path / "missing.npz"
+    assert main(["synth", "--config", "tiny", "--target", "generic", "--trace", str(missing),
+                 "--build-dir", str(build)]) == 2
+    assert "no such trace file" in capsys.readouterr().err
+    assert not build.exists()  # nothing synthesised
+
+
 def test_sweep_configs_cover_the_grid_and_reject_narrow_lanes():
     configs = sweep_configs(preset("default"), pes="4,8", scan_widths="16", lane_bits="5,6",
                             groups="1,2", depths="4,8")
