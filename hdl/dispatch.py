@@ -127,9 +127,10 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
     - So a beat transferred in cycle ``t`` gives its first group at the earliest in cycle
       ``t + LATENCY``. ``ditto.sim.cycles`` is the exact timing.
     - Reset: empty registers, FIFO and carry; the next group is a row's first. Only the
-      control registers are reset: the data registers (beats, prefix sums, places, the
-      carry's operands, the FIFO's entries and head) are written before they are read,
-      and a reset on them would take a reset input on every one of their flip-flops.
+      control registers are reset: the data registers (beats, prefix sums, places and
+      windows, the carry's operands, the FIFO's entries and head) are written before they
+      are read, and a reset on them would take a reset input on every one of their
+      flip-flops.
 
     Parameters
     ----------
