@@ -284,17 +284,17 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
 
         index_bits = max(1, (width - 1).bit_length())
         slot = Signal(data.ArrayLayout(op_layout, slots))
+        full = [beat.cls[n] == DiffClass.FULL for n in range(width)]
         for s in range(slots):
             operand, shift, index = [], [], []
             for n in range(width):
                 # Element n's first operand lands in slot s, or in slot s - 1 (then slot s
                 # holds its ``second``, which is 0 unless it is FULL).
-                full = beat.cls[n] == DiffClass.FULL
                 first_part, second_part = window[n][s + 1], window[n][s]
                 operand.append(Mux(first_part, beat.first[n], 0)
                                | Mux(second_part, beat.second[n], 0))
-                shift.append(first_part & full)
-                index.append(Mux(first_part | (second_part & full), n, 0))
+                shift.append(first_part & full[n])
+                index.append(Mux(first_part | (second_part & full[n]), n, 0))
             element = Signal(index_bits, name=f"element_{s}")
             # Slot s holds an operand of the beat or of the carry when fewer than
             # ``available`` precede it: a comparison of a register, off the AND-OR.
