@@ -130,6 +130,9 @@ class _TileCore(HasConfig, wiring.Component):
         last = Signal()
         real = Signal(range(width + 1))  # real elements in the next beat
         real_mask = Signal(width)        # bit n: element n of the next beat is real
+        # In SCAN with rows still to scan: a register, set on entering SCAN and cleared by
+        # the last beat of the last row, so that the activation handshake starts at it.
+        scanning = Signal()
         m.d.comb += [real.eq(Mux(last, last_beat_real, width)),
                      real_mask.eq(Mux(last, last_beat_mask, (1 << width) - 1))]
 
@@ -152,11 +155,13 @@ class _TileCore(HasConfig, wiring.Component):
                     with m.If(self.cmd.payload.load_weights):
                         m.next = "LOAD"
                     with m.Else():
+                        m.d.sync += scanning.eq(self.cmd.payload.rows != 0)
                         m.next = "SCAN"
             with m.State("LOAD"):
                 with m.If(self.weights.valid):
                     m.d.sync += weight_row.eq(weight_row + 1)
                     with m.If(weight_row + 1 == cmd.k):
+                        m.d.sync += scanning.eq(scan_rows_left != 0)
                         m.next = "SCAN"
             with m.State("SCAN"):
                 with m.If(scan_rows_left == 0):
@@ -168,7 +173,6 @@ class _TileCore(HasConfig, wiring.Component):
         # Verilog simulators then evaluate them from time zero, whatever the state does.
         m.d.comb += [self.cmd.ready.eq(fsm.ongoing("IDLE")),
                      self.weights.ready.eq(fsm.ongoing("LOAD"))]
-        scanning = fsm.ongoing("SCAN") & (scan_rows_left != 0)
         busy = ~fsm.ongoing("IDLE")
         m.d.comb += self.busy.eq(busy)
         with m.If(busy & (rows_left != 0)):
@@ -178,6 +182,7 @@ class _TileCore(HasConfig, wiring.Component):
                          last.eq(Mux(last, last_beat_index == 0,
                                      beat_in_row + 1 == last_beat_index)),
                          scan_rows_left.eq(scan_rows_left - last),
+                         scanning.eq(~last | (scan_rows_left != 1)),
                          counters.elements.eq(counters.elements + real)]
 
         # ---- weight buffer ------------------------------------------------------------------

@@ -88,6 +88,8 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
        elements, the exclusive prefix sums of the element costs (ZERO 0, LOW 1, FULL 2)
        within the block and the totals of each pair of blocks and of each even block, from
        log-depth trees over the costs of pairs of elements that the encoder registers.
+       Behind it a spare register of the same contents holds a beat the prefix register
+       cannot take yet, so that ``i.ready`` is a register.
     2. Packer register: the beat being packed and, per element, the slot where its first
        operand lands (``place``): the totals of the blocks (and pairs of blocks) before its
        own plus its sum within the block, plus the carry count (added last), less
@@ -120,17 +122,20 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
       ``t`` only if all its groups fit in the FIFO before the pop of cycle ``t``, counting
       both the groups it holds and the pop slots reserved from ``t`` on (a pushed group
       reserves the first free slot ``DISPATCH_FIFO`` cycles after its push or later, one a
-      cycle), else the packer stalls (``stalled``). ``i.ready`` is high when the prefix
-      register is empty or its beat moves on; it never depends on ``i.valid``.
+      cycle), else the packer stalls (``stalled``). ``i.ready`` is high while the spare
+      register is empty: a register, so it depends on neither ``i.valid`` nor ``o.ready``.
+      A beat passes through the spare in the cycle it arrives when the prefix register
+      takes it; so the next beat is accepted in the cycle the previous one is in the
+      prefix register.
     - Groups pushed in cycle ``t`` can be popped from cycle ``t + DISPATCH_FIFO`` on; one
       pop per cycle, ``o.valid = count > 0``, ``o.payload`` is the FIFO head.
     - So a beat transferred in cycle ``t`` gives its first group at the earliest in cycle
       ``t + LATENCY``. ``ditto.sim.cycles`` is the exact timing.
     - Reset: empty registers, FIFO and carry; the next group is a row's first. Only the
-      control registers are reset: the data registers (beats, prefix sums, places and
-      windows, the carry's operands, the FIFO's entries and head) are written before they
-      are read, and a reset on them would take a reset input on every one of their
-      flip-flops.
+      control registers are reset: the data registers (beats, prefix sums and their
+      spares, places and windows, the carry's operands, the FIFO's entries and head) are
+      written before they are read, and a reset on them would take a reset input on every
+      one of their flip-flops.
 
     Parameters
     ----------
@@ -177,13 +182,13 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         ahead_valid = Signal()
         # The prefix sums of the element costs (ZERO/LOW/FULL = 0/1/2) are split across this
         # stage and the packer's load, so that neither holds the whole log-depth tree (at
-        # E = 32 it was the dispatcher's critical path): here, per block of ``block``
-        # elements, the exclusive sums within the block, and the totals of each pair of
-        # blocks and of each even block, registered; at the load, each block's offset is one
-        # adder on those (the pairs before it and at most one even block), plus the sum
-        # within the block, plus the carry, last. The encoder registers the costs of pairs
-        # of elements (``pair_costs``), the first level of these trees; blocks are an even
-        # number of elements, so that no pair straddles two.
+        # E = 32 it was the dispatcher's critical path; docs/synthesis.md): here, per block
+        # of ``block`` elements, the exclusive sums within the block, and the totals of each
+        # pair of blocks and of each even block, registered; at the load, each block's offset
+        # is one adder on those (the pairs before it and at most one even block), plus the
+        # sum within the block, plus the carry, last. The encoder registers the costs of
+        # pairs of elements (``pair_costs``), the first level of these trees; blocks are an
+        # even number of elements, so that no pair straddles two.
         block = max(min(8, width), width // 4)
         block += block % 2
         blocks = [list(range(start, min(start + block, width)))
@@ -194,34 +199,49 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         block_totals = []   # before the register
         costs = [self.i.payload.cls[n].as_value() for n in range(width)]
         pair_costs = self.i.payload.pair_costs
-        loads = []
+        # (register, value) of the prefix register.
+        loads = [(ahead, _held_beat(self.i.payload, config))]
         for b, members in enumerate(blocks):
             start = members[0]
             # Inclusive sums over the block's pairs of elements.
             sums = prefix_sums([pair_costs[j] for j in range(start // 2, members[-1] // 2 + 1)])
             block_totals.append(sums[-1])
             if b % 2 == 0:
-                total = Signal(range(2 * len(members) + 1), name=f"ahead_block_{b}",
-                               reset_less=True)
-                ahead_even[b] = total
-                loads.append(total.eq(sums[-1]))
+                even = Signal(range(2 * len(members) + 1), name=f"ahead_block_{b}",
+                              reset_less=True)
+                ahead_even[b] = even
+                loads.append((even, sums[-1]))
             else:
                 pair = Signal(range(2 * (len(blocks[b - 1]) + len(members)) + 1),
                               name=f"ahead_pair_{b // 2}", reset_less=True)
                 ahead_pairs.append(pair)
-                loads.append(pair.eq(block_totals[b - 1] + sums[-1]))
+                loads.append((pair, block_totals[b - 1] + sums[-1]))
             for i, n in enumerate(members[1:], start=1):
                 within = Signal(range(2 * i + 1), name=f"ahead_within_{n}", reset_less=True)
                 ahead_within[n] = within
                 # The pairs before n's own, plus its even partner when n is odd.
                 pairs_before = sums[i // 2 - 1] if i >= 2 else 0
-                loads.append(within.eq(pairs_before + costs[n - 1] if i % 2 else pairs_before))
+                loads.append((within, pairs_before + costs[n - 1] if i % 2 else pairs_before))
+        # A spare prefix register behind it holds a beat that the prefix register cannot
+        # take, so that ``i.ready`` is a register (``~spare_valid``) and the push decision
+        # stays off the enables of the encoder's and the core's input registers. The spare
+        # is loaded whenever it is empty, so its enables are a register too; a beat is
+        # taken from it first, through a multiplexer after the prefix trees.
         advance = Signal()  # the packer takes the beat of the prefix register
-        m.d.comb += self.i.ready.eq(~ahead_valid | advance)
-        with m.If(self.i.ready):
-            m.d.sync += ahead_valid.eq(self.i.valid)
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [ahead.eq(_held_beat(self.i.payload, config)), *loads]
+        spare_valid = Signal()
+        offered = spare_valid | self.i.valid
+        taken = ~ahead_valid | advance  # the prefix register takes the beat offered
+        m.d.comb += self.i.ready.eq(~spare_valid)
+        m.d.sync += spare_valid.eq(offered & ~taken)
+        with m.If(taken):
+            m.d.sync += ahead_valid.eq(offered)
+        for register, value in loads:
+            spare = Signal(register.shape(), name=f"spare_{Value.cast(register).name}",
+                           reset_less=True)
+            with m.If(~spare_valid):
+                m.d.sync += spare.eq(value)
+            with m.If(taken):
+                m.d.sync += register.eq(Mux(spare_valid, spare, value))
 
         # ---- 2. packer register: the beat and where its elements land ----------------------
         beat = Signal(held_layout, reset_less=True)
@@ -338,10 +358,14 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         room_for = [Signal(init=1, name=f"room_for_{n}") for n in range(1, per_cycle + 1)]
         push = Signal()
         # The carry the next beat finds: the operands after this beat's last groups (none
-        # after a row), or, while no beat is held, the carry the last one left.
+        # after a row), or, while no beat is held, the carry the last one left. It is read
+        # while a beat is held only after the beat's last chunk, which took every complete
+        # group of the operands left: so it is ``available`` modulo ``lanes``, its low bits
+        # when ``lanes`` is a power of two (no subtraction).
         carry_next = Signal(range(lanes))
-        m.d.comb += carry_next.eq(Mux(held, Mux(beat.last, 0, available - pushed * lanes),
-                                      carry_count))
+        left_over = (available[:(lanes - 1).bit_length()] if lanes & (lanes - 1) == 0
+                     else available - pushed * lanes)
+        m.d.comb += carry_next.eq(Mux(held, Mux(beat.last, 0, left_over), carry_count))
         chunk_groups = [_routed_group([chunk[g * lanes + j] for j in range(lanes)],
                                       chunk_first[g], chunk_last[g])
                         for g in range(per_cycle)]

@@ -42,10 +42,15 @@ def activation_beats(job: TileJob, width: int, dense: bool) -> list[dict]:
 def run_jobs(core, jobs: Sequence[TileJob], *,
              act_ready: Callable[[int], bool] | None = None,
              out_ready: Callable[[int], bool] | None = None,
-             max_cycles: int = 2_000_000) -> list[JobResult]:
+             cycles_per_beat: int = 200) -> list[JobResult]:
     """Drive ``jobs`` through ``core`` one after the other; weights and activations are
     offered every cycle unless ``act_ready(cycle)`` says otherwise, the output is ready
-    unless ``out_ready(cycle)`` says otherwise."""
+    unless ``out_ready(cycle)`` says otherwise.
+
+    A job fails as a hang when it has not given all its rows within ``cycles_per_beat``
+    cycles for each beat it moves (weight rows, activation beats, output rows), plus 1,000,
+    from its command: far more than the slowest packing under heavy backpressure needs, so
+    a broken core fails in seconds instead of running to a global limit."""
     config = core.config
     dense = isinstance(core, DenseCore)
     width = config.dense_macs if dense else config.scan_width
@@ -67,9 +72,12 @@ def run_jobs(core, jobs: Sequence[TileJob], *,
             weights = [] if job.weights is None else [row.tolist() for row in job.weights]
             beats = activation_beats(job, width, dense)
             rows: list[tuple[int, list[int]]] = []
+            start = cycle
+            limit = cycles_per_beat * (len(weights) + len(beats) + job.rows) + 1000
             while len(rows) < job.rows:
-                if cycle > max_cycles:
-                    raise AssertionError(f"{job.label}: core hangs")
+                if cycle - start > limit:
+                    raise AssertionError(f"{job.label}: core hangs: {len(rows)} of {job.rows} "
+                                         f"output rows after {cycle - start} cycles")
                 ctx.set(core.weights.valid, bool(weights))
                 if weights:
                     ctx.set(core.weights.payload, weights[0])

@@ -64,10 +64,15 @@ def run_dispatcher(config, beats, ready=None):
         while index < len(beats) or idle <= pipeline.PACKER + pipeline.DISPATCH_FIFO:
             idle = idle + 1 if index == len(beats) and not ctx.get(dut.o.valid) else 0
             assert cycle < 100 * (len(beats) + 10), "dispatcher hangs"
-            ctx.set(dut.i.valid, index < len(beats))
+            # i.ready is a register: this cycle's i.valid and o.ready do not move it.
+            seen = set()
+            for flip in (True, False):
+                ctx.set(dut.i.valid, (index < len(beats)) != flip)
+                ctx.set(dut.o.ready, bool(ready(cycle)) != flip)
+                seen.add(ctx.get(dut.i.ready))
+            assert len(seen) == 1, f"cycle {cycle}: i.ready follows this cycle's handshakes"
             if index < len(beats):
                 ctx.set(dut.i.payload, beats[index])
-            ctx.set(dut.o.ready, ready(cycle))
             if ctx.get(dut.o.valid) and ctx.get(dut.o.ready):
                 p = ctx.get(dut.o.payload)
                 got.append(LaneGroup(tuple(LaneOp(int(lane.operand), int(lane.shift),
@@ -103,7 +108,10 @@ def check_tile(config, values, *, ready=None):
         # RTL takes the first beat at its cycle 0, so it is in that register from cycle 1.
         entered = timing.stage_cycles[pipeline.ENCODER]
         offset = entered[0] - 1
-        assert accepts == [c - 1 - offset for c in entered]
+        in_prefix = [c - offset for c in entered]
+        # The spare register takes the next beat as soon as the one in it (or passing
+        # through it) has reached the prefix register.
+        assert accepts == [0] + in_prefix[:-1]
         assert pops == [c - offset for c in timing.pop_cycles]
         assert stalls == timing.stall_cycles
 
