@@ -91,8 +91,8 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
        Behind it a spare register of the same contents holds a beat the prefix register
        cannot take yet, so that ``i.ready`` is a register.
     2. Packer register: the beat being packed and, per element, the slot where its first
-       operand lands (``place``): the totals of the blocks (and pairs of blocks) before its
-       own plus its sum within the block, plus the carry count (added last), less
+       operand lands (``place``): its block's *base* (the carry count plus the totals of
+       the blocks and pairs of blocks before it) plus its sum within the block, less
        ``G * lanes`` for each chunk already pushed, and the same place one-hot over the
        chunk's slots (``window``), both registered from the next cycle's place; the
        operands not yet pushed and, from them, the next chunk's size and whether it is the
@@ -184,11 +184,11 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         # stage and the packer's load, so that neither holds the whole log-depth tree (at
         # E = 32 it was the dispatcher's critical path; docs/synthesis.md): here, per block
         # of ``block`` elements, the exclusive sums within the block, and the totals of each
-        # pair of blocks and of each even block, registered; at the load, each block's offset
-        # is one adder on those (the pairs before it and at most one even block), plus the
-        # sum within the block, plus the carry, last. The encoder registers the costs of
-        # pairs of elements (``pair_costs``), the first level of these trees; blocks are an
-        # even number of elements, so that no pair straddles two.
+        # pair of blocks and of each even block, registered; at the load, each block's base
+        # is the carry plus those before it (the pairs and at most one even block), and an
+        # element's place its base plus its sum within the block. The encoder registers the
+        # costs of pairs of elements (``pair_costs``), the first level of these trees; blocks
+        # are an even number of elements, so that no pair straddles two.
         block = max(min(8, width), width // 4)
         block += block % 2
         blocks = [list(range(start, min(start + block, width)))
@@ -254,9 +254,13 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         # of this beat already pushed. window[n]: the same place one-hot over the chunk's
         # slots, 0 for a ZERO element (bit i: place i - 1; bit 0 is a FULL element whose
         # low part is left for slot 0). Both registered, so that each slot is an AND-OR
-        # of registers with no comparison in front.
-        places = [Signal(range(-(2 * width + lanes), 2 * width + lanes), name=f"place_{n}",
-                         reset_less=True)
+        # of registers with no comparison in front. A place is kept modulo a power of two M
+        # of at least B (config.max_beat_operands): a beat's places start at 0 or more and
+        # fall by the operands pushed, so with ``left`` operands still to push a place that
+        # has left the chunk is at least ``left - B``; wrapped, it is at least ``left``, past
+        # every operand still to come, and never -1 (M - 1) either.
+        place_modulus = 1 << (config.max_beat_operands - 1).bit_length()
+        places = [Signal(range(place_modulus), name=f"place_{n}", reset_less=True)
                   for n in range(width)]
         window = [Signal(slots + 1, name=f"window_{n}", reset_less=True) for n in range(width)]
 
@@ -357,15 +361,12 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         # it drives, start at a select of registers.
         room_for = [Signal(init=1, name=f"room_for_{n}") for n in range(1, per_cycle + 1)]
         push = Signal()
-        # The carry the next beat finds: the operands after this beat's last groups (none
-        # after a row), or, while no beat is held, the carry the last one left. It is read
-        # while a beat is held only after the beat's last chunk, which took every complete
-        # group of the operands left: so it is ``available`` modulo ``lanes``, its low bits
-        # when ``lanes`` is a power of two (no subtraction).
+        # The carry the next beat finds: the operands after the last beat's last groups
+        # (none after a row). A beat's last chunk takes every complete group of the operands
+        # left, and each earlier chunk ``G`` whole groups, so this is known when the beat is
+        # loaded: its operands, carry included, modulo ``lanes``. A register, set at each
+        # load, so that the places of the next beat start at registers only.
         carry_next = Signal(range(lanes))
-        left_over = (available[:(lanes - 1).bit_length()] if lanes & (lanes - 1) == 0
-                     else available - pushed * lanes)
-        m.d.comb += carry_next.eq(Mux(held, Mux(beat.last, 0, left_over), carry_count))
         chunk_groups = [_routed_group([chunk[g * lanes + j] for j in range(lanes)],
                                       chunk_first[g], chunk_last[g])
                         for g in range(per_cycle)]
@@ -446,17 +447,20 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
                 plan = chunk_plan(lambda n: available >= n + per_cycle * lanes, beat.last)
                 m.d.sync += [available.eq(rest), Cat(final, pushed).eq(Cat(*plan))]
 
-        # Where each element of the new beat lands without the carry: the totals of the
-        # blocks before its own (the pairs before it and, after an even block, that block)
-        # plus its sum within the block; the carry is added last, so that the carry
-        # recurrence (carry_next, from the held beat's registers) meets only that one adder.
-        block_before = [adder_tree([Const(0), *ahead_pairs[:b // 2],
-                                    *([ahead_even[b - 1]] if b % 2 else [])])
-                        for b in range(len(blocks) + 1)]
+        # Where each element of the new beat lands: its block's base (the carry, plus the
+        # totals of the blocks before its own: the pairs before it and, after an even block,
+        # that block) plus its sum within the block. The carry is a register like the
+        # totals, so it goes into each block's base (one adder per block, not one per
+        # element), and each pair total feeds a few bases, not every element after it.
+        bases = [adder_tree([adder_tree([carry_next.as_unsigned(),
+                                         *([ahead_even[b - 1]] if b % 2 else [])]),
+                             *ahead_pairs[:b // 2]])
+                 for b in range(len(blocks))]
         beat_total = Signal(range(2 * width + 1), name="beat_total")
-        m.d.comb += beat_total.eq(block_before[-1])
-        offsets = {n: (block_before[b] + ahead_within[n] if n in ahead_within
-                       else block_before[b])
+        m.d.comb += beat_total.eq(adder_tree([Const(0), *ahead_pairs,
+                                              *([ahead_even[len(blocks) - 1]]
+                                                if len(blocks) % 2 else [])]))
+        offsets = {n: bases[b] + ahead_within[n] if n in ahead_within else bases[b]
                    for b, members in enumerate(blocks) for n in members}
 
         def loaded_at_least(n):
@@ -468,11 +472,12 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         # that is not its last; the window is their one-hot, registered beside them.
         load = advance & ahead_valid
         for n in range(width):
-            place_next = Mux(load, carry_next + offsets[n],
-                             Mux(push & ~final, places[n] - per_cycle * lanes, places[n]))
+            place_next = Signal.like(places[n], name=f"place_next_{n}")
+            m.d.comb += place_next.eq(Mux(load, offsets[n], Mux(push & ~final,
+                                          places[n] - per_cycle * lanes, places[n])))
             real = Mux(load, ahead.cls[n], beat.cls[n]) != DiffClass.ZERO
             m.d.sync += [places[n].eq(place_next),
-                         window[n].eq(Cat(real & (place_next == i - 1)
+                         window[n].eq(Cat(real & (place_next == (i - 1) % place_modulus)
                                           for i in range(slots + 1)))]
         with m.If(advance):
             m.d.sync += [held.eq(ahead_valid), carry_count.eq(carry_next)]
@@ -481,8 +486,17 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
             m.d.sync += [beat.eq(ahead), beat_index.eq(next_index),
                          next_index.eq(Mux(ahead.last, 0, next_index + 1)),
                          first_chunk.eq(1), available.eq(carry_next + beat_total),
+                         carry_next.eq(Mux(ahead.last, 0, _modulo(carry_next + beat_total,
+                                                                   lanes))),
                          Cat(final, pushed).eq(Cat(*chunk_plan(loaded_at_least, ahead.last)))]
         return m
+
+
+def _modulo(value: Value, divisor: int) -> Value:
+    """``value % divisor``, its low bits when ``divisor`` is a power of two."""
+    if divisor & (divisor - 1) == 0:
+        return value[:(divisor - 1).bit_length()]
+    return value % divisor
 
 
 def _routed_group(lanes: list, first: Value, last: Value) -> Value:

@@ -138,6 +138,16 @@ def test_other_shapes_of_the_machine(config):
     check_tile(config, random_values(rng, 6, 19, (0.4, 0.3, 0.3)))
 
 
+def test_places_of_pushed_elements_never_wrap_onto_the_chunk():
+    # The packer keeps places modulo a power of two of at least the beat's most operands:
+    # at E = 14, 31, so 32. A full beat pushes three chunks before its last, so a place
+    # falls by up to 24, and a modulus of 16 would bring a pushed element back onto a slot.
+    config = SMALL.replace(scan_width=14)
+    assert config.max_beat_operands == 31
+    rng = np.random.default_rng(7)
+    check_tile(config, random_values(rng, 4, 28, (0.0, 0.1, 0.9)))
+
+
 def test_output_backpressure_loses_nothing():
     rng = np.random.default_rng(5)
     pattern = np.random.default_rng(6).random(10_000) < 0.4
