@@ -452,14 +452,14 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         # that block) plus its sum within the block. The carry is a register like the
         # totals, so it goes into each block's base (one adder per block, not one per
         # element), and each pair total feeds a few bases, not every element after it.
-        bases = [adder_tree([adder_tree([carry_next.as_unsigned(),
-                                         *([ahead_even[b - 1]] if b % 2 else [])]),
-                             *ahead_pairs[:b // 2]])
-                 for b in range(len(blocks))]
+        def totals_before(b):
+            """The registered totals that sum to the elements' costs before block ``b``:
+            after an even block, that block, then the pairs before it."""
+            return [*([ahead_even[b - 1]] if b % 2 else []), *ahead_pairs[:b // 2]]
+
+        bases = [adder_tree([carry_next, *totals_before(b)]) for b in range(len(blocks))]
         beat_total = Signal(range(2 * width + 1), name="beat_total")
-        m.d.comb += beat_total.eq(adder_tree([Const(0), *ahead_pairs,
-                                              *([ahead_even[len(blocks) - 1]]
-                                                if len(blocks) % 2 else [])]))
+        m.d.comb += beat_total.eq(adder_tree([Const(0), *totals_before(len(blocks))]))
         offsets = {n: bases[b] + ahead_within[n] if n in ahead_within else bases[b]
                    for b, members in enumerate(blocks) for n in members}
 
@@ -483,11 +483,11 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
             m.d.sync += [held.eq(ahead_valid), carry_count.eq(carry_next)]
         with m.If(load):
             # A new beat's operands follow the carry it finds.
+            loaded = carry_next + beat_total
             m.d.sync += [beat.eq(ahead), beat_index.eq(next_index),
                          next_index.eq(Mux(ahead.last, 0, next_index + 1)),
-                         first_chunk.eq(1), available.eq(carry_next + beat_total),
-                         carry_next.eq(Mux(ahead.last, 0, _modulo(carry_next + beat_total,
-                                                                   lanes))),
+                         first_chunk.eq(1), available.eq(loaded),
+                         carry_next.eq(Mux(ahead.last, 0, _modulo(loaded, lanes))),
                          Cat(final, pushed).eq(Cat(*chunk_plan(loaded_at_least, ahead.last)))]
         return m
 
