@@ -20,12 +20,14 @@ PACKER = 2
 #: Dispatch FIFO: groups pushed in cycle t can leave from cycle t + DISPATCH_FIFO.
 DISPATCH_FIFO = 1
 #: Group stage of both cores: the weight buffer's synchronous read of the group's rows,
-#: then a register of the read weights (they fan out to every PE's multipliers).
+#: then a register of the read weights beside the block RAMs (their outputs into the PEs'
+#: registers were the default DittoCore's critical path on ECP5 without it).
 WEIGHT_READ = 2
-#: ComputeUnit: products register, adder tree into the group-sum register, then the
-#: accumulation add into the partial-sum register (the tree and the add in one cycle were
-#: the PE's critical path on the iCE40 HX8K).
-PE = 3
+#: ComputeUnit: the group's register (each PE's own copy, beside its multipliers), products
+#: register, adder tree into the group-sum register, then the accumulation add into the
+#: partial-sum register (the tree and the add in one cycle were the PE's critical path on
+#: the iCE40 HX8K).
+PE = 4
 #: AccumulationBuffer: read, a register of the read row (the block RAM's output was both
 #: cores' critical path on ECP5 once the weights were registered), add-and-write, then the
 #: output register.

@@ -166,17 +166,23 @@ class ComputeUnit(wiring.Component):
     """One processing element: multiply a lane group by its weights, reduce it, accumulate
     a row's groups into a partial sum of ``acc_bits`` and emit it at the row's end.
 
-    Pipeline: three stages of one register each, hence :data:`ditto.pipeline.PE`:
+    Pipeline: four stages of one register each, hence :data:`ditto.pipeline.PE`:
 
-    1. *products*: the lane multipliers and the even lanes' shifts (:func:`lane_products`),
+    1. *operands*: the group (operands, shifts, weights, ``first``, ``last``) registered as
+       it arrives;
+    2. *products*: the lane multipliers and the even lanes' shifts (:func:`lane_products`),
        into the product registers;
-    2. *group sum*: the two-level adder tree (:func:`adder_tree`) of the registered
+    3. *group sum*: the two-level adder tree (:func:`adder_tree`) of the registered
        products, into the group-sum register (the tree's exact width, not ``acc_bits``);
-    3. *accumulate*: the group sum added to the partial sum (or to 0 on ``first``), into
+    4. *accumulate*: the group sum added to the partial sum (or to 0 on ``first``), into
        the partial-sum register, which is also the output register.
 
-    Registering the tree's sum keeps the adder tree and the ``acc_bits`` accumulation add
-    out of one cycle (on an iCE40 HX8K, stage 2 with both was the critical path).
+    The operand register gives each PE its own copy of the group, placed beside its own
+    multipliers: on the ECP5 the hard multipliers sit in a few rows, and a register shared
+    by the PEs, or one beside the weight buffer, was a long wire away from most of them
+    (the default DittoCore's critical path). Registering the tree's sum keeps the adder
+    tree and the ``acc_bits`` accumulation add out of one cycle (on an iCE40 HX8K, the two
+    in one stage were the critical path).
     Arithmetic is exact signed arithmetic; the partial sum wraps modulo ``2**acc_bits``
     only beyond the range the config guarantees (``max_reduction`` elements of int8
     differences times int8 weights).
@@ -231,21 +237,29 @@ class ComputeUnit(wiring.Component):
         advance = ~self.o.valid | self.o.ready
         m.d.comb += self.i.ready.eq(advance)
 
-        # Stage 1: the lane products.
-        products = lane_products(group.lanes, shape)
+        # Stage 1: the group, registered in this PE. Each PE has its own copy of the
+        # operands, so that the register can sit beside this PE's multipliers (on an FPGA
+        # the hard multipliers are few and far apart).
+        operands = Signal.like(group, name="operands", reset_less=True)
+        o_valid = Signal()
+        with m.If(advance):
+            m.d.sync += [o_valid.eq(self.i.valid), operands.eq(group)]
+
+        # Stage 2: the lane products.
+        products = lane_products(operands.lanes, shape)
         held = [Signal.like(p, name=f"product_{j}") for j, p in enumerate(products)]
         p_valid = Signal()
         p_first = Signal()
         p_last = Signal()
         with m.If(advance):
             m.d.sync += [
-                p_valid.eq(self.i.valid),
-                p_first.eq(group.first),
-                p_last.eq(group.last),
+                p_valid.eq(o_valid),
+                p_first.eq(operands.first),
+                p_last.eq(operands.last),
                 *(h.eq(p) for h, p in zip(held, products, strict=True)),
             ]
 
-        # Stage 2: the group's sum.
+        # Stage 3: the group's sum.
         tree = adder_tree(held)
         group_sum = Signal.like(tree, name="group_sum")
         s_valid = Signal()
@@ -259,7 +273,7 @@ class ComputeUnit(wiring.Component):
                 group_sum.eq(tree),
             ]
 
-        # Stage 3: the row's partial sum, also the output register.
+        # Stage 4: the row's partial sum, also the output register.
         partial = self.o.payload.sum
         base = Mux(s_first, 0, partial)
         with m.If(advance):

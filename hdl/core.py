@@ -198,7 +198,9 @@ class _TileCore(HasConfig, wiring.Component):
 
         # ---- group stage (pipeline.WEIGHT_READ): the weight rows are read while the group
         # waits a cycle, then the read weights are registered beside it, so that the weight
-        # buffer's outputs need not reach every PE's multipliers in the cycle of the read.
+        # buffer's outputs need not reach the PEs in the cycle of the read. Each PE then
+        # registers the group and its own weights again (its first stage), beside its own
+        # multipliers.
         m.submodules.accumulator = accumulator = AccumulationBuffer(config=config,
                                                                     asic=self._asic)
         pes = [ComputeUnit(shape=self._pe_shape) for _ in range(config.pes)]
