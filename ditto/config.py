@@ -195,6 +195,17 @@ class DittoConfig:
         return self.lanes - 1 + 2 * self.scan_width
 
     @property
+    def cost_blocks(self) -> tuple[range, ...]:
+        """The blocks of a beat's elements over which the encoder sums the lane costs (the
+        first levels of the dispatcher's prefix sums): ``E / 4`` elements from ``E = 64``
+        on, else 8 (the whole beat below), rounded up to an even number, so that a beat has
+        at most four blocks and no pair of elements straddles two."""
+        block = max(min(8, self.scan_width), self.scan_width // 4)
+        block += block % 2
+        return tuple(range(start, min(start + block, self.scan_width))
+                     for start in range(0, self.scan_width, block))
+
+    @property
     def weight_addr_bits(self) -> int:
         return max(1, (self.weight_depth - 1).bit_length())
 

@@ -12,8 +12,11 @@ leave).
 
 __all__ = ["ACCUMULATOR", "DISPATCH_FIFO", "ENCODER", "PACKER", "PE", "WEIGHT_READ"]
 
-#: EncodingUnit: input register of classified beats.
-ENCODER = 1
+#: EncodingUnit: the register of classified beats (with the lane costs of pairs of
+#: elements), then the output register with the costs summed over blocks of elements
+#: (the first levels of the dispatcher's prefix sums, the default DittoCore's critical path
+#: on ECP5 while the dispatcher formed them in its own first stage).
+ENCODER = 2
 #: ZeroSkipDispatcher's input stages: the beat and its prefix sums, then the packer's
 #: register (the beat and the slot of each element), from which the packer pushes.
 PACKER = 2

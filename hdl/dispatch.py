@@ -19,8 +19,7 @@ from ._params import HasConfig, check_config
 from .compute_unit import PeShape, adder_tree, balanced_tree
 from .encoding import encoder_output_layout
 
-__all__ = ["ZeroSkipDispatcher", "dispatch_group_layout", "dispatch_op_layout", "prefix_sums",
-           "weight_row"]
+__all__ = ["ZeroSkipDispatcher", "dispatch_group_layout", "dispatch_op_layout", "weight_row"]
 
 
 def dispatch_op_layout(config: DittoConfig, shape: PeShape | None = None) -> data.StructLayout:
@@ -58,16 +57,6 @@ def dispatch_group_layout(config: DittoConfig,
     })
 
 
-def prefix_sums(values: list) -> list:
-    """Inclusive prefix sums of ``values`` as a log-depth parallel-prefix (Sklansky) tree:
-    ``ceil(log2(n))`` adder levels instead of a chain of ``n - 1``."""
-    if len(values) == 1:
-        return list(values)
-    half = len(values) // 2
-    low, high = prefix_sums(values[:half]), prefix_sums(values[half:])
-    return low + [low[-1] + value for value in high]
-
-
 class ZeroSkipDispatcher(HasConfig, wiring.Component):
     """Turn classified beats into lane groups, dropping ZERO elements, at most
     ``dispatch_groups`` groups a cycle.
@@ -84,15 +73,15 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
 
     Structure
     ---------
-    1. Prefix register: the next beat (per element its class and operands) and, per block of
-       elements, the exclusive prefix sums of the element costs (ZERO 0, LOW 1, FULL 2)
-       within the block and the totals of each pair of blocks and of each even block, from
-       log-depth trees over the costs of pairs of elements that the encoder registers.
+    1. Prefix register: the next beat (per element its class and operands), per element
+       the exclusive prefix sum of the element costs (ZERO 0, LOW 1, FULL 2) before it in
+       the beat, and the beat's total: from the encoder's sums over blocks of elements (per
+       element its sum within its block, per block and pair of blocks their costs), at most
+       a pair of blocks and a block before an element's own, plus its sum within the block.
        Behind it a spare register of the same contents holds a beat the prefix register
        cannot take yet, so that ``i.ready`` is a register.
     2. Packer register: the beat being packed and, per element, the slot where its first
-       operand lands (``place``): its block's *base* (the carry count plus the totals of
-       the blocks and pairs of blocks before it) plus its sum within the block, less
+       operand lands (``place``): the carry count plus its prefix sum, less
        ``G * lanes`` for each chunk already pushed, and the same place one-hot over the
        chunk's slots (``window``), both registered from the next cycle's place; the
        operands not yet pushed and, from them, the next chunk's size and whether it is the
@@ -180,48 +169,35 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         held_layout = _held_beat_layout(config)
         ahead = Signal(held_layout, reset_less=True)
         ahead_valid = Signal()
-        # The prefix sums of the element costs (ZERO/LOW/FULL = 0/1/2) are split across this
-        # stage and the packer's load, so that neither holds the whole log-depth tree (at
-        # E = 32 it was the dispatcher's critical path; docs/synthesis.md): here, per block
-        # of ``block`` elements, the exclusive sums within the block, and the totals of each
-        # pair of blocks and of each even block, registered; at the load, each block's base
-        # is the carry plus those before it (the pairs and at most one even block), and an
-        # element's place its base plus its sum within the block. The encoder registers the
-        # costs of pairs of elements (``pair_costs``), the first level of these trees; blocks
-        # are an even number of elements, so that no pair straddles two.
-        block = max(min(8, width), width // 4)
-        block += block % 2
-        blocks = [list(range(start, min(start + block, width)))
-                  for start in range(0, width, block)]
-        ahead_within = {}   # element -> its exclusive sum within its block (not the first)
-        ahead_even = {}     # even block -> its total
-        ahead_pairs = []    # the total of blocks 2j and 2j + 1
-        block_totals = []   # before the register
-        costs = [self.i.payload.cls[n].as_value() for n in range(width)]
-        pair_costs = self.i.payload.pair_costs
+        # Each element's place is the carry count plus the lane costs (ZERO/LOW/FULL =
+        # 0/1/2) of the beat's elements before it, an exclusive prefix sum. Its log-depth
+        # tree is split across three stages, so that none holds more than two adder levels
+        # (the whole tree in one stage was the dispatcher's critical path at E = 32,
+        # docs/synthesis.md): the encoder registers each element's sum within its block
+        # and the costs of each block and each pair of blocks (``config.cost_blocks``); here each
+        # element's prefix (``ahead_prefix``: the blocks before its own, as at most one pair
+        # of blocks and one block, plus its sum within the block) and the beat's total are
+        # registered; at the load a place is the carry plus the element's prefix.
+        blocks = config.cost_blocks
+        payload = self.i.payload
+
+        def blocks_before(b):
+            """The encoder's sums that make the costs of the blocks before block ``b``: the
+            pairs of blocks before it and, after an even block, that block."""
+            return [*(payload.block_pair_costs[j] for j in range(b // 2)),
+                    *([payload.block_costs[b - 1]] if b % 2 else [])]
+
+        ahead_prefix = {}  # element -> its prefix (element 0's is 0: no register)
+        ahead_total = Signal(range(2 * width + 1), reset_less=True)
         # (register, value) of the prefix register.
-        loads = [(ahead, _held_beat(self.i.payload, config))]
+        loads = [(ahead, _held_beat(payload, config)),
+                 (ahead_total, adder_tree(blocks_before(len(blocks))))]
         for b, members in enumerate(blocks):
-            start = members[0]
-            # Inclusive sums over the block's pairs of elements.
-            sums = prefix_sums([pair_costs[j] for j in range(start // 2, members[-1] // 2 + 1)])
-            block_totals.append(sums[-1])
-            if b % 2 == 0:
-                even = Signal(range(2 * len(members) + 1), name=f"ahead_block_{b}",
-                              reset_less=True)
-                ahead_even[b] = even
-                loads.append((even, sums[-1]))
-            else:
-                pair = Signal(range(2 * (len(blocks[b - 1]) + len(members)) + 1),
-                              name=f"ahead_pair_{b // 2}", reset_less=True)
-                ahead_pairs.append(pair)
-                loads.append((pair, block_totals[b - 1] + sums[-1]))
-            for i, n in enumerate(members[1:], start=1):
-                within = Signal(range(2 * i + 1), name=f"ahead_within_{n}", reset_less=True)
-                ahead_within[n] = within
-                # The pairs before n's own, plus its even partner when n is odd.
-                pairs_before = sums[i // 2 - 1] if i >= 2 else 0
-                loads.append((within, pairs_before + costs[n - 1] if i % 2 else pairs_before))
+            for n in members[1:] if b == 0 else members:
+                prefix = Signal(range(2 * n + 1), name=f"ahead_prefix_{n}", reset_less=True)
+                ahead_prefix[n] = prefix
+                loads.append((prefix, adder_tree(
+                    [*blocks_before(b), *([payload.within[n]] if n != members[0] else [])])))
         # A spare prefix register behind it holds a beat that the prefix register cannot
         # take, so that ``i.ready`` is a register (``~spare_valid``) and the push decision
         # stays off the enables of the encoder's and the core's input registers. The spare
@@ -447,21 +423,11 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
                 plan = chunk_plan(lambda n: available >= n + per_cycle * lanes, beat.last)
                 m.d.sync += [available.eq(rest), Cat(final, pushed).eq(Cat(*plan))]
 
-        # Where each element of the new beat lands: its block's base (the carry, plus the
-        # totals of the blocks before its own: the pairs before it and, after an even block,
-        # that block) plus its sum within the block. The carry is a register like the
-        # totals, so it goes into each block's base (one adder per block, not one per
-        # element), and each pair total feeds a few bases, not every element after it.
-        def totals_before(b):
-            """The registered totals that sum to the elements' costs before block ``b``:
-            after an even block, that block, then the pairs before it."""
-            return [*([ahead_even[b - 1]] if b % 2 else []), *ahead_pairs[:b // 2]]
-
-        bases = [adder_tree([carry_next, *totals_before(b)]) for b in range(len(blocks))]
-        beat_total = Signal(range(2 * width + 1), name="beat_total")
-        m.d.comb += beat_total.eq(adder_tree([Const(0), *totals_before(len(blocks))]))
-        offsets = {n: bases[b] + ahead_within[n] if n in ahead_within else bases[b]
-                   for b, members in enumerate(blocks) for n in members}
+        # Where each element of the new beat lands: the carry it finds plus its prefix, both
+        # registers (one adder per element).
+        offsets = [carry_next + ahead_prefix[n] if n in ahead_prefix else carry_next
+                   for n in range(width)]
+        beat_total = ahead_total
 
         def loaded_at_least(n):
             # carry_next + beat_total >= n, one comparison with a constant per carry count.

@@ -14,9 +14,22 @@ from ditto.config import DittoConfig
 from ditto.enums import DiffClass, Mode
 
 from ._params import HasConfig, check_config
+from .compute_unit import adder_tree
 
 __all__ = ["EncodingUnit", "encoder_input_layout", "encoder_output_layout"]
 
+
+def _classified_layout(config: DittoConfig) -> data.StructLayout:
+    """The encoder's first register: the classified beat and the lane costs of its pairs
+    of elements (a missing last element costs 0)."""
+    lane = signed(config.lane_bits)
+    return data.StructLayout({
+        "cls": data.ArrayLayout(DiffClass, config.scan_width),
+        "high": data.ArrayLayout(lane, config.scan_width),
+        "low": data.ArrayLayout(lane, config.scan_width),
+        "pair_costs": data.ArrayLayout(unsigned(3), -(-config.scan_width // 2)),
+        "last": unsigned(1),
+    })
 
 
 def encoder_input_layout(config: DittoConfig) -> data.StructLayout:
@@ -42,7 +55,9 @@ def encoder_input_layout(config: DittoConfig) -> data.StructLayout:
 
 
 def encoder_output_layout(config: DittoConfig) -> data.StructLayout:
-    """Payload of the encoder's output stream: the classified beat.
+    """Payload of the encoder's output stream: the classified beat and the sums of its lane
+    costs (ZERO 0, LOW 1, FULL 2 per element) over ``config.cost_blocks``, from
+    which the dispatcher forms each element's place.
 
     Fields
     ------
@@ -53,19 +68,27 @@ def encoder_output_layout(config: DittoConfig) -> data.StructLayout:
     low : ArrayLayout(signed(lane_bits), scan_width)
         Operand of the unshifted lane: ``v & (2**split_shift - 1)`` for FULL, ``v`` for LOW,
         0 for ZERO.
-    pair_costs : ArrayLayout(unsigned(3), ceil(scan_width / 2))
-        The lane operands elements ``2j`` and ``2j + 1`` take together (ZERO 0, LOW 1, FULL
-        2 each; a missing last element 0): the first level of the dispatcher's prefix sums,
-        registered here so that the dispatcher's own first stage is one adder level shorter.
+    within : ArrayLayout(unsigned, scan_width)
+        The lane costs of the elements before element ``n`` in its block (0 for a block's
+        first element).
+    block_costs : ArrayLayout(unsigned, blocks)
+        The lane costs of each block.
+    block_pair_costs : ArrayLayout(unsigned, ceil(blocks / 2))
+        The lane costs of blocks ``2j`` and ``2j + 1`` together.
     last : 1
         Copied from the input beat.
     """
     lane = signed(config.lane_bits)
+    blocks = config.cost_blocks
+    block = len(blocks[0])
     return data.StructLayout({
         "cls": data.ArrayLayout(DiffClass, config.scan_width),
         "high": data.ArrayLayout(lane, config.scan_width),
         "low": data.ArrayLayout(lane, config.scan_width),
-        "pair_costs": data.ArrayLayout(unsigned(3), -(-config.scan_width // 2)),
+        "within": data.ArrayLayout(range(2 * block - 1), config.scan_width),
+        "block_costs": data.ArrayLayout(range(2 * block + 1), len(blocks)),
+        "block_pair_costs": data.ArrayLayout(range(2 * min(2 * block, config.scan_width) + 1),
+                                             -(-len(blocks) // 2)),
         "last": unsigned(1),
     })
 
@@ -85,16 +108,26 @@ class EncodingUnit(HasConfig, wiring.Component):
     element is FULL, zeros included. Elements whose ``valid`` bit is clear are padding: ZERO
     with zero operands, in both modes.
 
+    Each element's lane cost is its class's value (ZERO 0, LOW 1, FULL 2); the output also
+    carries their sums over the blocks of ``config.cost_blocks`` (``within``, ``block_costs``,
+    ``block_pair_costs``), the first levels of the dispatcher's prefix sums.
+
     Function, timing and handshake
     ------------------------------
-    - Latency: :attr:`LATENCY` = 1 cycle. A beat transferred on ``i`` in cycle ``t`` is
-      valid on ``o`` in cycle ``t + 1`` (one output register, no combinational path from
-      ``i`` to ``o``).
-    - Throughput: one beat per cycle, also under backpressure: ``i.ready = ~o.valid |
-      o.ready`` (the register is refilled in the cycle it is emptied).
+    - Two registers: the classified beat with the costs of its pairs of elements (one adder
+      level after the classification), then the output register with the sums over blocks
+      (two adder levels more from the pair costs in a block of eight elements, three for a
+      pair of blocks). The sums take a stage of their own because they were the default
+      DittoCore's critical path on ECP5 while the dispatcher formed them
+      (docs/synthesis.md).
+    - Latency: :attr:`LATENCY` = 2 cycles. A beat transferred on ``i`` in cycle ``t`` is
+      valid on ``o`` in cycle ``t + 2`` (no combinational path from ``i`` to ``o``).
+    - Throughput: one beat per cycle, also under backpressure: each register is refilled
+      in the cycle it is emptied; ``i.ready`` is high while the first register is empty or
+      moves on (``o.ready`` through two gates).
     - Backpressure: ``o.valid`` and ``o.payload`` hold until ``o.ready``.
-    - Reset: clears ``o.valid``; the payload register has no reset (it is read only while
-      ``o.valid`` is high, and a reset would take an input on each of its flip-flops).
+    - Reset: clears the valid bits; the data registers have no reset (each is read only
+      while its valid bit is high, and a reset would take an input on each flip-flop).
     - ``mode`` is sampled with each input beat; hold it stable during a tile.
 
     Parameters
@@ -132,11 +165,18 @@ class EncodingUnit(HasConfig, wiring.Component):
         # The configuration decides whether ACT mode classifies at elaboration time.
         classify = diff | int(config.act_classify)
 
+        # Stage 1: the classified beat and the costs of pairs of its elements.
+        classified = Signal(_classified_layout(config), reset_less=True)
+        classified_valid = Signal()
+        # Stage 2 (the output register) takes stage 1's beat where it is empty or emptied.
+        moves = classified_valid & (~self.o.valid | self.o.ready)
         transfer = self.i.valid & self.i.ready
-        payload = Signal(encoder_output_layout(config), reset_less=True)
-        m.d.comb += self.o.payload.eq(payload)
-        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
+        m.d.comb += self.i.ready.eq(~classified_valid | moves)
         with m.If(transfer):
+            m.d.sync += classified_valid.eq(1)
+        with m.Elif(moves):
+            m.d.sync += classified_valid.eq(0)
+        with m.If(moves):
             m.d.sync += self.o.valid.eq(1)
         with m.Elif(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
@@ -174,13 +214,44 @@ class EncodingUnit(HasConfig, wiring.Component):
             full = real & ~small
             with m.If(transfer):
                 m.d.sync += [
-                    payload.cls[n].eq(cls),
-                    payload.high[n].eq(Mux(full, value >> shift, 0)),
-                    payload.low[n].eq(Cat(Mux(real, value[:shift], 0),
-                                          Mux(real & small, value[shift:config.lane_bits], 0))),
+                    classified.cls[n].eq(cls),
+                    classified.high[n].eq(Mux(full, value >> shift, 0)),
+                    classified.low[n].eq(Cat(Mux(real, value[:shift], 0),
+                                             Mux(real & small, value[shift:config.lane_bits],
+                                                 0))),
                 ]
+        # The costs of pairs of elements, one adder level after the classification (a
+        # second level here, the quads, was `tiny`'s critical path on ECP5).
         with m.If(transfer):
-            m.d.sync += [payload.last.eq(beat.last),
-                         *(payload.pair_costs[j].eq(sum(costs[2 * j:2 * j + 2]))
-                           for j in range(len(payload.pair_costs)))]
+            m.d.sync += [classified.last.eq(beat.last),
+                         *(classified.pair_costs[j].eq(sum(costs[2 * j:2 * j + 2]))
+                           for j in range(len(classified.pair_costs)))]
+
+        # Stage 2: the sums over blocks, balanced trees over the pair costs (at most four
+        # terms, two adder levels, in a block of eight elements; Yosys shares the common
+        # subtrees): an element's sum within its block is the pairs before its own and,
+        # when it is odd, its even partner; a block's cost, and a pair of blocks', the sum
+        # of their pairs.
+        out = Signal.like(self.o.payload, reset_less=True)
+        m.d.comb += self.o.payload.eq(out)
+        pairs = classified.pair_costs
+        blocks = config.cost_blocks
+
+        def pairs_of(elements):
+            return [pairs[j] for j in range(elements.start // 2, (elements.stop + 1) // 2)]
+
+        sums = []
+        for members in blocks:
+            for n in members:
+                terms = [*pairs_of(range(members.start, n - n % 2)),
+                         *([classified.cls[n - 1].as_value()] if n % 2 else [])]
+                sums.append(out.within[n].eq(adder_tree(terms) if terms else 0))
+        sums += [out.block_costs[b].eq(adder_tree(pairs_of(members)))
+                 for b, members in enumerate(blocks)]
+        sums += [out.block_pair_costs[j].eq(adder_tree(pairs_of(range(
+                     blocks[2 * j].start, blocks[min(2 * j + 1, len(blocks) - 1)].stop))))
+                 for j in range(len(out.block_pair_costs))]
+        with m.If(moves):
+            m.d.sync += [out.cls.eq(classified.cls), out.high.eq(classified.high),
+                         out.low.eq(classified.low), out.last.eq(classified.last), *sums]
         return m

@@ -51,19 +51,27 @@ def encoder_case(name: str, x_cur: np.ndarray, x_prev: np.ndarray, valid: np.nda
         name=name,
         inputs={"x_cur": x_cur.astype(np.int64), "x_prev": x_prev.astype(np.int64),
                 "valid": mask, "last": last},
-        outputs={"cls": cls, "high": high, "low": low, "pair_costs": pair_costs(costs),
+        outputs={"cls": cls, "high": high, "low": low, **block_cost_sums(costs, config),
                  "last": last},
         source=np.arange(beats), static={"mode": mode.value}, **knobs)
 
 
-def pair_costs(costs: np.ndarray) -> np.ndarray:
-    """The lane costs of beats ``[N, scan_width]`` summed over pairs of elements ``2j, 2j +
-    1`` (the encoder's ``pair_costs``; a missing last element costs 0): ``[N, ceil(
-    scan_width / 2)]``."""
+def block_cost_sums(costs: np.ndarray, config: DittoConfig) -> dict[str, np.ndarray]:
+    """The encoder's sums of the lane costs of beats ``[N, scan_width]`` over
+    ``config.cost_blocks``, as plain NumPy sums: ``within`` (per element, the costs of the
+    elements before it in its block), ``block_costs`` (per block) and ``block_pair_costs``
+    (per pair of blocks; a missing last block costs 0)."""
     costs = np.asarray(costs, np.int64)
-    if costs.shape[1] % 2:
-        costs = np.pad(costs, ((0, 0), (0, 1)))
-    return costs.reshape(costs.shape[0], -1, 2).sum(axis=2)
+    within = np.zeros_like(costs)
+    totals = []
+    for block in config.cost_blocks:
+        part = costs[:, block.start:block.stop]
+        within[:, block.start:block.stop] = np.cumsum(part, axis=1) - part
+        totals.append(part.sum(axis=1))
+    totals = np.stack(totals, axis=1)
+    pairs = np.pad(totals, ((0, 0), (0, totals.shape[1] % 2)))
+    return {"within": within, "block_costs": totals,
+            "block_pair_costs": pairs.reshape(len(costs), -1, 2).sum(axis=2)}
 
 
 def _as_beats(values: np.ndarray, e: int) -> tuple[np.ndarray, np.ndarray]:

@@ -12,6 +12,7 @@ from ditto.sim.cycles import simulate_ditto_tile
 from ditto.sim.dispatch import LaneGroup, LaneOp, group_sum, tile_groups
 from ditto.sim.encoding import encode_values, lane_costs
 from ditto.verif.amaranth_sim import run_testbench
+from ditto.verif.vectors import block_cost_sums
 
 SMALL = DittoConfig(name="small", pes=2, scan_width=4, weight_depth=64, max_rows=16,
                     max_reduction=1024)
@@ -39,12 +40,12 @@ def beats_of(encoded, config):
             pick = [(int(encoded.classes[r, c]), int(encoded.high[r, c]),
                      int(encoded.low[r, c])) if c < k else (0, 0, 0) for c in cols]
             # A class's value is its lane cost (ZERO 0, LOW 1, FULL 2).
-            costs = [p[0] for p in pick] + [0] * (width % 2)
+            sums = block_cost_sums(np.array([[p[0] for p in pick]]), config)
             beats.append(layout.const({"cls": [p[0] for p in pick],
                                        "high": [p[1] for p in pick],
                                        "low": [p[2] for p in pick],
-                                       "pair_costs": [costs[2 * j] + costs[2 * j + 1]
-                                                      for j in range(len(costs) // 2)],
+                                       **{name: value[0].tolist()
+                                          for name, value in sums.items()},
                                        "last": int(b == nbeats - 1)}))
     return beats
 

@@ -38,7 +38,8 @@ def test_payload_widths_follow_the_config():
     assert Shape.cast(encoder_input_layout(config)).width == 8 * 8 * 2 + 8 + 1
     out = encoder_output_layout(config)
     assert out["high"].shape.elem_shape.width == 6
-    assert Shape.cast(out).width == 8 * (2 + 6 + 6) + 4 * 3 + 1  # + the pair costs
+    # + per element its sum within its block (0..14), the block's and the pair's costs
+    assert Shape.cast(out).width == 8 * (2 + 6 + 6) + 8 * 4 + 5 + 5 + 1
     assert EncodingUnit.LATENCY == pipeline.ENCODER
 
 
@@ -50,7 +51,8 @@ def _encode_beats_in_amaranth(config, mode, x_cur, x_prev, valid, backpressure):
 
     def plain(payload):
         return ([int(DiffClass(c).value) for c in payload.cls], list(payload.high),
-                list(payload.low), list(payload.pair_costs), payload.last)
+                list(payload.low), list(payload.within), list(payload.block_costs),
+                list(payload.block_pair_costs), payload.last)
 
     return run_stream(dut, beats, len(beats), backpressure=backpressure,
                       setup=lambda ctx: ctx.set(dut.mode, mode), convert=plain)
@@ -69,9 +71,11 @@ def test_amaranth_model_agrees_with_reference_under_backpressure(mode):
     got = _encode_beats_in_amaranth(config, mode, x_cur, x_prev, valid, backpressure=0.5)
     enc = encode(x_cur, x_prev, mode, config)
     costs = np.where(valid, lane_costs(enc.values, config, classify=classifies(mode, config)), 0)
-    for n, (cls, high, low, pairs, last) in enumerate(got):
-        # Pairs of elements' lane costs, from the model's values: plain sums.
-        assert pairs == [int(costs[n, 2 * j] + costs[n, 2 * j + 1]) for j in range(4)]
+    for n, (cls, high, low, within, block, pair, last) in enumerate(got):
+        # The lane costs from the model's values, summed plainly over the beat (one block
+        # of eight elements at E = 8).
+        assert within == [int(costs[n, :j].sum()) for j in range(8)]
+        assert block == pair == [int(costs[n].sum())]
         assert cls == np.where(valid[n], enc.classes[n], 0).tolist()
         assert high == np.where(valid[n], enc.high[n], 0).tolist()
         assert low == np.where(valid[n], enc.low[n], 0).tolist()
