@@ -188,12 +188,15 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
                     *([payload.block_costs[b - 1]] if b % 2 else [])]
 
         ahead_prefix = {}  # element -> its prefix (element 0's is 0: no register)
-        ahead_total = Signal(range(2 * width + 1), reset_less=True)
+        # The beat's total, in the prefix register beside the prefixes.
+        beat_total = Signal(range(2 * width + 1), name="ahead_total", reset_less=True)
         # (register, value) of the prefix register.
         loads = [(ahead, _held_beat(payload, config)),
-                 (ahead_total, adder_tree(blocks_before(len(blocks))))]
+                 (beat_total, adder_tree(blocks_before(len(blocks))))]
         for b, members in enumerate(blocks):
-            for n in members[1:] if b == 0 else members:
+            for n in members:
+                if n == 0:
+                    continue
                 prefix = Signal(range(2 * n + 1), name=f"ahead_prefix_{n}", reset_less=True)
                 ahead_prefix[n] = prefix
                 loads.append((prefix, adder_tree(
@@ -427,7 +430,6 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         # registers (one adder per element).
         offsets = [carry_next + ahead_prefix[n] if n in ahead_prefix else carry_next
                    for n in range(width)]
-        beat_total = ahead_total
 
         def loaded_at_least(n):
             # carry_next + beat_total >= n, one comparison with a constant per carry count.

@@ -19,14 +19,22 @@ from .compute_unit import adder_tree
 __all__ = ["EncodingUnit", "encoder_input_layout", "encoder_output_layout"]
 
 
-def _classified_layout(config: DittoConfig) -> data.StructLayout:
-    """The encoder's first register: the classified beat and the lane costs of its pairs
-    of elements (a missing last element costs 0)."""
+def _classified_fields(config: DittoConfig) -> dict:
+    """The per-element fields of a classified beat, as both encoder registers hold them
+    (see :func:`encoder_output_layout`)."""
     lane = signed(config.lane_bits)
-    return data.StructLayout({
+    return {
         "cls": data.ArrayLayout(DiffClass, config.scan_width),
         "high": data.ArrayLayout(lane, config.scan_width),
         "low": data.ArrayLayout(lane, config.scan_width),
+    }
+
+
+def _classified_layout(config: DittoConfig) -> data.StructLayout:
+    """The encoder's first register: the classified beat and the lane costs of its pairs
+    of elements (a missing last element costs 0)."""
+    return data.StructLayout({
+        **_classified_fields(config),
         "pair_costs": data.ArrayLayout(unsigned(3), -(-config.scan_width // 2)),
         "last": unsigned(1),
     })
@@ -78,13 +86,10 @@ def encoder_output_layout(config: DittoConfig) -> data.StructLayout:
     last : 1
         Copied from the input beat.
     """
-    lane = signed(config.lane_bits)
     blocks = config.cost_blocks
     block = len(blocks[0])
     return data.StructLayout({
-        "cls": data.ArrayLayout(DiffClass, config.scan_width),
-        "high": data.ArrayLayout(lane, config.scan_width),
-        "low": data.ArrayLayout(lane, config.scan_width),
+        **_classified_fields(config),
         "within": data.ArrayLayout(range(2 * block - 1), config.scan_width),
         "block_costs": data.ArrayLayout(range(2 * block + 1), len(blocks)),
         "block_pair_costs": data.ArrayLayout(range(2 * min(2 * block, config.scan_width) + 1),
