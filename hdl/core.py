@@ -309,17 +309,28 @@ class DittoCore(_TileCore):
             m.d.comb += encoder.i.payload.valid[n].eq(real_mask[n])
 
         # Class counters, at the dispatcher's input (padding elements are ZERO and not
-        # counted). The beat's counts are registered first and added a cycle later, which
-        # keeps the popcounts off the paths into the counters; a tile's counts are complete
-        # long before its last output.
+        # counted). Each block of elements (``config.cost_blocks``) is counted into a
+        # register, the blocks are summed into the beat's counts a cycle later, and those
+        # are added to the counters a cycle after that: a popcount of the whole beat into one
+        # register was DittoCore's worst path on an ECP5 seed (docs/synthesis.md), and a
+        # tile's counts are complete long before its last output.
         beat = dispatcher.i.payload
-        beat_low = Signal(range(width + 1), reset_less=True)
-        beat_full = Signal(range(width + 1), reset_less=True)
-        counted = Signal()
-        m.d.sync += [counted.eq(dispatcher.i.valid & dispatcher.i.ready),
-                     beat_low.eq(_popcount(beat.cls[n] == DiffClass.LOW for n in range(width))),
-                     beat_full.eq(_popcount(beat.cls[n] == DiffClass.FULL
-                                            for n in range(width)))]
+        blocks = config.cost_blocks
+
+        def count_in_blocks(cls):
+            per_block = [Signal(range(len(block) + 1), name=f"block_{cls.name.lower()}_{b}",
+                                reset_less=True) for b, block in enumerate(blocks)]
+            total = Signal(range(width + 1), name=f"beat_{cls.name.lower()}",
+                           reset_less=True)
+            m.d.sync += [*(count.eq(_popcount(beat.cls[n] == cls for n in block))
+                           for count, block in zip(per_block, blocks, strict=True)),
+                         total.eq(adder_tree(per_block))]
+            return total
+
+        beat_low, beat_full = count_in_blocks(DiffClass.LOW), count_in_blocks(DiffClass.FULL)
+        blocks_counted, counted = Signal(), Signal()  # the block counts, the beat's counts
+        m.d.sync += [blocks_counted.eq(dispatcher.i.valid & dispatcher.i.ready),
+                     counted.eq(blocks_counted)]
         with m.If(counted):
             m.d.sync += [counters.low.eq(counters.low + beat_low),
                          counters.full.eq(counters.full + beat_full),

@@ -7,7 +7,7 @@ cycle model predicts its timing exactly.
 
 import operator
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -94,8 +94,12 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
        comparison of the operand count with a constant, off the AND-OR. The carry fills
        the first slots of a beat's first chunk; the slots past the chunk's groups become
        the next carry. The only state that flows from one beat to the next is the carry (a
-       count and fewer than ``lanes`` operands), and the push decision is a select of
-       registers (whether 1 .. ``G`` groups fit, registered).
+       count and fewer than ``lanes`` operands). The push decision (``push``; ``advance``,
+       ``load`` and ``taken`` for the beats) is made a cycle ahead into two registers each,
+       one for each outcome of that cycle's pop, and chosen by whether it popped: the
+       thousand enables and multiplexers it drives start one multiplexer after
+       flip-flops. So does a beat's first chunk: its plan is in the prefix register for
+       every carry count the beat may find.
     4. Group FIFO of ``dispatch_depth`` entries, written from the chunk register a cycle
        after the push, up to ``G`` writes and one read a cycle; a group's lanes are routed
        (a shifted operand onto its pair's even lane) on the way in. The head is a
@@ -165,6 +169,18 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         slots = per_cycle * lanes + lanes - 1
         op_layout = dispatch_op_layout(config)
 
+        def chunk_plan(at_least, last):
+            """``(final, pushed)`` of the next chunk, from ``at_least(n)``: whether at least
+            ``n`` operands are left (``n`` a constant). Not a row's last beat: complete groups
+            only; a row's last beat: a partial group too, and at least one. Comparisons with
+            constants and a count of a few bits, no adder."""
+            full_chunks = at_least((per_cycle + 1) * lanes)
+            whole = sum(at_least(g * lanes) for g in range(1, per_cycle + 1))
+            last_full = at_least(per_cycle * lanes + 1)
+            started = 1 + sum(at_least(g * lanes + 1) for g in range(1, per_cycle))
+            is_final = Mux(last, ~last_full, ~full_chunks)
+            return is_final, Mux(is_final, Mux(last, started, whole), per_cycle)
+
         # ---- 1. prefix register: the next beat and its prefix sums ---------------------------
         held_layout = _held_beat_layout(config)
         ahead = Signal(held_layout, reset_less=True)
@@ -191,8 +207,18 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         # The beat's total, in the prefix register beside the prefixes.
         beat_total = Signal(range(2 * width + 1), name="ahead_total", reset_less=True)
         # (register, value) of the prefix register.
-        loads = [(ahead, _held_beat(payload, config)),
-                 (beat_total, adder_tree(blocks_before(len(blocks))))]
+        total = adder_tree(blocks_before(len(blocks)))
+        loads = [(ahead, _held_beat(payload, config)), (beat_total, total)]
+        # The plan of the beat's first chunk (``chunk_plan``) for each carry count it may
+        # find, so that at a load the plan is a select by the carry count, not comparisons
+        # of the carry and the total in front of the push decision (docs/synthesis.md).
+        plan_by_carry = []
+        for c in range(lanes):
+            plan = Signal(1 + Shape.cast(range(per_cycle + 1)).width,
+                          name=f"ahead_plan_{c}", reset_less=True)  # final, then pushed
+            plan_by_carry.append(plan)
+            loads.append((plan, Cat(*chunk_plan(
+                lambda n, c=c: total >= n - c if n > c else Const(1), payload.last))))
         for b, members in enumerate(blocks):
             for n in members:
                 if n == 0:
@@ -206,14 +232,16 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         # stays off the enables of the encoder's and the core's input registers. The spare
         # is loaded whenever it is empty, so its enables are a register too; a beat is
         # taken from it first, through a multiplexer after the prefix trees.
+        # ``advance`` and ``taken``, like ``push`` and ``load`` below, are made in the cycle
+        # before (section 4).
         advance = Signal()  # the packer takes the beat of the prefix register
+        taken = Signal()  # the prefix register takes the beat offered
         spare_valid = Signal()
         offered = spare_valid | self.i.valid
-        taken = ~ahead_valid | advance  # the prefix register takes the beat offered
-        m.d.comb += self.i.ready.eq(~spare_valid)
-        m.d.sync += spare_valid.eq(offered & ~taken)
-        with m.If(taken):
-            m.d.sync += ahead_valid.eq(offered)
+        ahead_valid_next = Signal()
+        m.d.comb += [self.i.ready.eq(~spare_valid),
+                     ahead_valid_next.eq(Mux(taken, offered, ahead_valid))]
+        m.d.sync += [spare_valid.eq(offered & ~taken), ahead_valid.eq(ahead_valid_next)]
         for register, value in loads:
             spare = Signal(register.shape(), name=f"spare_{Value.cast(register).name}",
                            reset_less=True)
@@ -273,18 +301,6 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         final = Signal()        # the next chunk is the beat's last
         pushed = Signal(range(per_cycle + 1))  # groups in the next chunk
 
-        def chunk_plan(at_least, last):
-            """``(final, pushed)`` of the next chunk, from ``at_least(n)``: whether at least
-            ``n`` operands are left (``n`` a constant). Not a row's last beat: complete groups
-            only; a row's last beat: a partial group too, and at least one. Comparisons with
-            constants and a count of a few bits, no adder."""
-            full_chunks = at_least((per_cycle + 1) * lanes)
-            whole = sum(at_least(g * lanes) for g in range(1, per_cycle + 1))
-            last_full = at_least(per_cycle * lanes + 1)
-            started = 1 + sum(at_least(g * lanes + 1) for g in range(1, per_cycle))
-            is_final = Mux(last, ~last_full, ~full_chunks)
-            return is_final, Mux(is_final, Mux(last, started, whole), per_cycle)
-
         index_bits = max(1, (width - 1).bit_length())
         slot = Signal(data.ArrayLayout(op_layout, slots))
         full = [beat.cls[n] == DiffClass.FULL for n in range(width)]
@@ -332,14 +348,18 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         # cycle model's recurrence is exact (``ditto.sim.cycles``).
         reserved = Signal(range(depth + per_cycle + pipeline.DISPATCH_FIFO))
         pop = Signal()
-        room = Signal()
         count_next = Signal.like(count)
         reserved_next = Signal.like(reserved)
-        # room_for[n - 1]: a chunk of n groups fits, registered (from the next count and
-        # reservations), so that the push decision, and the handshakes and the ~1,000 enables
-        # it drives, start at a select of registers.
-        room_for = [Signal(init=1, name=f"room_for_{n}") for n in range(1, per_cycle + 1)]
+        # The push decision is made a cycle ahead, from the next count, reservations and
+        # chunk plan, into registers, once for each outcome of this cycle's pop: ``push``
+        # (the held chunk fits and is pushed), ``advance`` and ``load`` (the packer takes
+        # the next beat, and there is one) and ``taken`` (section 1) are each a select of two
+        # registers by whether the last cycle popped. Each drives a thousand or more enables
+        # and multiplexers; computed in their own cycle, a select of the room and its
+        # fan-out were DittoCore's critical path on ECP5, and with the pop in front of the
+        # registers so were the PEs' ready chain and the count (docs/synthesis.md).
         push = Signal()
+        load = Signal()
         # The carry the next beat finds: the operands after the last beat's last groups
         # (none after a row). A beat's last chunk takes every complete group of the operands
         # left, and each earlier chunk ``G`` whole groups, so this is known when the beat is
@@ -369,11 +389,7 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         m.d.comb += [self.o.payload.eq(head),
                      self.o.valid.eq(count != 0), pop.eq(self.o.valid & self.o.ready),
                      self.count.eq(count),
-                     # Room before this cycle's pop: the PEs' handshake stays off the
-                     # packer's paths (the cycle model counts the same way).
-                     room.eq(Array([Const(1), *room_for])[pushed]),
-                     push.eq(held & room), self.stalled.eq(held & ~room),
-                     advance.eq(~held | (push & final))]
+                     self.stalled.eq(held & ~push)]
 
         def rotated(onehot, places):
             places %= depth
@@ -401,9 +417,7 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
                                      pipeline.DISPATCH_FIFO - 1, later) + pushed,
                                  later)),
             count_next.eq(count - pop + Mux(push, pushed, 0))]
-        m.d.sync += [reserved.eq(reserved_next), count.eq(count_next),
-                     *(fits.eq((reserved_next <= depth - n) & (count_next <= depth - n))
-                       for n, fits in enumerate(room_for, start=1))]
+        m.d.sync += [reserved.eq(reserved_next), count.eq(count_next)]
         # The chunk register's groups go to their entries a cycle after their push.
         for e in range(depth):
             for g in range(per_cycle):
@@ -422,23 +436,15 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
                 # The slots after the chunk's groups are the next carry.
                 m.d.sync += [carry_fresh.eq(1), carry_groups.eq(pushed)]
             with m.Else():
-                rest = available - per_cycle * lanes
-                plan = chunk_plan(lambda n: available >= n + per_cycle * lanes, beat.last)
-                m.d.sync += [available.eq(rest), Cat(final, pushed).eq(Cat(*plan))]
+                m.d.sync += available.eq(available - per_cycle * lanes)
 
         # Where each element of the new beat lands: the carry it finds plus its prefix, both
         # registers (one adder per element).
         offsets = [carry_next + ahead_prefix[n] if n in ahead_prefix else carry_next
                    for n in range(width)]
 
-        def loaded_at_least(n):
-            # carry_next + beat_total >= n, one comparison with a constant per carry count.
-            return _or_all([(carry_next == c) & (beat_total >= n - c) if n > c
-                            else carry_next == c for c in range(lanes)])
-
         # The places of the next cycle: a new beat's, or the held beat's after a chunk
         # that is not its last; the window is their one-hot, registered beside them.
-        load = advance & ahead_valid
         for n in range(width):
             place_next = Signal.like(places[n], name=f"place_next_{n}")
             m.d.comb += place_next.eq(Mux(load, offsets[n], Mux(push & ~final,
@@ -448,15 +454,46 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
                          window[n].eq(Cat(real & (place_next == (i - 1) % place_modulus)
                                           for i in range(slots + 1)))]
         with m.If(advance):
-            m.d.sync += [held.eq(ahead_valid), carry_count.eq(carry_next)]
+            m.d.sync += carry_count.eq(carry_next)
         with m.If(load):
             # A new beat's operands follow the carry it finds.
             loaded = carry_next + beat_total
             m.d.sync += [beat.eq(ahead), beat_index.eq(next_index),
                          next_index.eq(Mux(ahead.last, 0, next_index + 1)),
                          first_chunk.eq(1), available.eq(loaded),
-                         carry_next.eq(Mux(ahead.last, 0, _modulo(loaded, lanes))),
-                         Cat(final, pushed).eq(Cat(*chunk_plan(loaded_at_least, ahead.last)))]
+                         carry_next.eq(Mux(ahead.last, 0, _modulo(loaded, lanes)))]
+
+        # The next cycle's state of the packer and its push decision. A chunk fits when
+        # its groups fit before the next cycle's pop (the cycle model counts the same way).
+        held_next, final_next = Signal(), Signal()
+        pushed_next = Signal.like(pushed)
+        rest_plan = chunk_plan(lambda n: available >= n + per_cycle * lanes, beat.last)
+        m.d.comb += [held_next.eq(Mux(advance, ahead_valid, held)),
+                     Cat(final_next, pushed_next).eq(
+                         Mux(load, Array(plan_by_carry)[carry_next],
+                             Mux(push & ~final, Cat(*rest_plan), Cat(final, pushed))))]
+        m.d.sync += [held.eq(held_next), Cat(final, pushed).eq(Cat(final_next, pushed_next))]
+        # The next count before the pop: the count after it is one less if this cycle pops.
+        count_pushed = count + Mux(push, pushed, 0)
+        popped = Signal()  # the last cycle popped a group: which decisions hold
+        m.d.sync += popped.eq(pop)
+        decided = {}  # (decision, whether the last cycle popped) -> its register
+        for decision, reset in ((push, 0), (advance, 1), (load, 0), (taken, 1)):
+            for popping, outcome in ((1, "popped"), (0, "kept")):
+                decided[decision.name, popping] = Signal(
+                    init=reset, name=f"{decision.name}_if_{outcome}")
+            m.d.comb += decision.eq(Mux(popped, decided[decision.name, 1],
+                                        decided[decision.name, 0]))
+        for popping in (1, 0):
+            room_next = Array([Const(1), *((reserved_next <= depth - n)
+                                           & (count_pushed <= depth - n + popping)
+                                           for n in range(1, per_cycle + 1))])
+            push_next = held_next & room_next[pushed_next]
+            advance_next = ~held_next | (push_next & final_next)
+            m.d.sync += [decided["push", popping].eq(push_next),
+                         decided["advance", popping].eq(advance_next),
+                         decided["load", popping].eq(advance_next & ahead_valid_next),
+                         decided["taken", popping].eq(~ahead_valid_next | advance_next)]
         return m
 
 
