@@ -348,7 +348,6 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         # cycle model's recurrence is exact (``ditto.sim.cycles``).
         reserved = Signal(range(depth + per_cycle + pipeline.DISPATCH_FIFO))
         pop = Signal()
-        count_next = Signal.like(count)
         reserved_next = Signal.like(reserved)
         # The push decision is made a cycle ahead, from the next count, reservations and
         # chunk plan, into registers, once for each outcome of this cycle's pop: ``push``
@@ -411,13 +410,13 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
                      next_in_chunk.eq(Cat(n.bit_select(next_ptr_next, 1)
                                           for n in pending_next))]
         later = Mux(reserved == 0, 0, reserved - 1)  # the slots reserved after this cycle
-        m.d.comb += [
-            reserved_next.eq(Mux(push & (pushed != 0),
-                                 Mux(later < pipeline.DISPATCH_FIFO - 1,
-                                     pipeline.DISPATCH_FIFO - 1, later) + pushed,
-                                 later)),
-            count_next.eq(count - pop + Mux(push, pushed, 0))]
-        m.d.sync += [reserved.eq(reserved_next), count.eq(count_next)]
+        m.d.comb += reserved_next.eq(Mux(push & (pushed != 0),
+                                         Mux(later < pipeline.DISPATCH_FIFO - 1,
+                                             pipeline.DISPATCH_FIFO - 1, later) + pushed,
+                                         later))
+        # The next count before the pop: the count after it is one less if this cycle pops.
+        count_pushed = count + Mux(push, pushed, 0)
+        m.d.sync += [reserved.eq(reserved_next), count.eq(count_pushed - pop)]
         # The chunk register's groups go to their entries a cycle after their push.
         for e in range(depth):
             for g in range(per_cycle):
@@ -473,8 +472,6 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
                          Mux(load, Array(plan_by_carry)[carry_next],
                              Mux(push & ~final, Cat(*rest_plan), Cat(final, pushed))))]
         m.d.sync += [held.eq(held_next), Cat(final, pushed).eq(Cat(final_next, pushed_next))]
-        # The next count before the pop: the count after it is one less if this cycle pops.
-        count_pushed = count + Mux(push, pushed, 0)
         popped = Signal()  # the last cycle popped a group: which decisions hold
         m.d.sync += popped.eq(pop)
         decided = {}  # (decision, whether the last cycle popped) -> its register
