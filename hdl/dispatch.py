@@ -19,6 +19,11 @@ from ._params import HasConfig, check_config
 from .compute_unit import PeShape, adder_tree, balanced_tree
 from .encoding import encoder_output_layout
 
+#: Attributes of registers that are copies of one another, each copy driving its own sinks,
+#: which Yosys would merge back into one (``opt_merge``): the synthesis flows keep the
+#: flip-flops of wires marked ``keep`` apart (``ditto.flow.synth.KEEP_COPIES``).
+KEEP = {"keep": 1}
+
 __all__ = ["ZeroSkipDispatcher", "dispatch_group_layout", "dispatch_op_layout", "weight_row"]
 
 
@@ -94,12 +99,14 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
        comparison of the operand count with a constant, off the AND-OR. The carry fills
        the first slots of a beat's first chunk; the slots past the chunk's groups become
        the next carry. The only state that flows from one beat to the next is the carry (a
-       count and fewer than ``lanes`` operands). The push decision (``push``; ``advance``,
-       ``load`` and ``taken`` for the beats) is made a cycle ahead into two registers each,
-       one for each outcome of that cycle's pop, and chosen by whether it popped: the
-       thousand enables and multiplexers it drives start one multiplexer after
-       flip-flops. So does a beat's first chunk: its plan is in the prefix register for
-       every carry count the beat may find.
+       count and fewer than ``lanes`` operands). The push decision (``push``) is made a
+       cycle ahead into two registers, one for each outcome of that cycle's pop, and
+       chosen by whether it popped; the packer's ``advance``, ``load`` and ``taken`` (for
+       the beats) follow from it in a few gates. The thousand enables and multiplexers of
+       the wide registers take copies of ``push``, ``load`` and ``taken`` made the same way
+       into registers of their own, so they start one multiplexer after flip-flops, apart
+       from the packer's own loop. A beat's first chunk is planned ahead too: its plan is
+       in the prefix register for every carry count the beat may find.
     4. Group FIFO of ``dispatch_depth`` entries, written from the chunk register a cycle
        after the push, up to ``G`` writes and one read a cycle; a group's lanes are routed
        (a shifted operand onto its pair's even lane) on the way in. The head is a
@@ -232,10 +239,11 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         # stays off the enables of the encoder's and the core's input registers. The spare
         # is loaded whenever it is empty, so its enables are a register too; a beat is
         # taken from it first, through a multiplexer after the prefix trees.
-        # ``advance`` and ``taken``, like ``push`` and ``load`` below, are made in the cycle
-        # before (section 4).
+        # ``advance`` and ``taken`` follow from the push decision (section 4);
+        # ``taken_fanout`` is ``taken`` for the wide registers.
         advance = Signal()  # the packer takes the beat of the prefix register
         taken = Signal()  # the prefix register takes the beat offered
+        taken_fanout = Signal(name="taken_fanout")
         spare_valid = Signal()
         offered = spare_valid | self.i.valid
         ahead_valid_next = Signal()
@@ -247,7 +255,7 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
                            reset_less=True)
             with m.If(~spare_valid):
                 m.d.sync += spare.eq(value)
-            with m.If(taken):
+            with m.If(taken_fanout):
                 m.d.sync += register.eq(Mux(spare_valid, spare, value))
 
         # ---- 2. packer register: the beat and where its elements land ----------------------
@@ -351,14 +359,20 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         reserved_next = Signal.like(reserved)
         # The push decision is made a cycle ahead, from the next count, reservations and
         # chunk plan, into registers, once for each outcome of this cycle's pop: ``push``
-        # (the held chunk fits and is pushed), ``advance`` and ``load`` (the packer takes
-        # the next beat, and there is one) and ``taken`` (section 1) are each a select of two
-        # registers by whether the last cycle popped. Each drives a thousand or more enables
-        # and multiplexers; computed in their own cycle, a select of the room and its
-        # fan-out were DittoCore's critical path on ECP5, and with the pop in front of the
-        # registers so were the PEs' ready chain and the count (docs/synthesis.md).
-        push = Signal()
-        load = Signal()
+        # (the held chunk fits and is pushed) is a select of two registers by whether the
+        # last cycle popped. The packer's own state follows from it: ``advance`` and
+        # ``load`` (the packer takes the next beat, and there is one) and ``taken``
+        # (section 1) are a few gates on ``push`` and registers. The wide registers it
+        # enables (beats, prefixes, places, chunk: a thousand or more enables and
+        # multiplexers) take copies of ``push``, ``load`` and ``taken`` (``_fanout``), each a
+        # select of its own two registers, kept apart from ``push``'s (``KEEP``), by a
+        # register of the pop of their own: computed in their own cycle, a
+        # select of the room and its fan-out were DittoCore's critical path on ECP5, with
+        # the pop in front of the registers so were the PEs' ready chain and the count, and
+        # with one copy the select sat among its sinks, so that the path back into the next
+        # decision crossed the chip twice (docs/synthesis.md).
+        push, push_fanout = Signal(name="push"), Signal(name="push_fanout")
+        load, load_fanout = Signal(name="load"), Signal(name="load_fanout")
         # The carry the next beat finds: the operands after the last beat's last groups
         # (none after a row). A beat's last chunk takes every complete group of the operands
         # left, and each earlier chunk ``G`` whole groups, so this is known when the beat is
@@ -422,14 +436,15 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
             for g in range(per_cycle):
                 with m.If(pending[g][e]):
                     m.d.sync += fifo[e].eq(chunk_groups[g])
-        with m.If(push):
-            m.d.sync += [write_at.eq(Array(rotated(write_at, n)
-                                           for n in range(per_cycle + 1))[pushed]),
-                         chunk.eq(slot),
+        with m.If(push_fanout):
+            m.d.sync += [chunk.eq(slot),
                          *(chunk_first[g].eq(row_first & (g == 0)) for g in range(per_cycle)),
                          *(chunk_last[g].eq(beat.last & final & (pushed == g + 1))
                            for g in range(per_cycle))]
-            m.d.sync += [row_first.eq(Mux(beat.last & final, 1, row_first & (pushed == 0))),
+        with m.If(push):
+            m.d.sync += [write_at.eq(Array(rotated(write_at, n)
+                                           for n in range(per_cycle + 1))[pushed]),
+                         row_first.eq(Mux(beat.last & final, 1, row_first & (pushed == 0))),
                          first_chunk.eq(0)]
             with m.If(final):
                 # The slots after the chunk's groups are the next carry.
@@ -446,9 +461,9 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         # that is not its last; the window is their one-hot, registered beside them.
         for n in range(width):
             place_next = Signal.like(places[n], name=f"place_next_{n}")
-            m.d.comb += place_next.eq(Mux(load, offsets[n], Mux(push & ~final,
-                                          places[n] - per_cycle * lanes, places[n])))
-            real = Mux(load, ahead.cls[n], beat.cls[n]) != DiffClass.ZERO
+            m.d.comb += place_next.eq(Mux(load_fanout, offsets[n], Mux(
+                push_fanout & ~final, places[n] - per_cycle * lanes, places[n])))
+            real = Mux(load_fanout, ahead.cls[n], beat.cls[n]) != DiffClass.ZERO
             m.d.sync += [places[n].eq(place_next),
                          window[n].eq(Cat(real & (place_next == (i - 1) % place_modulus)
                                           for i in range(slots + 1)))]
@@ -457,10 +472,12 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
         with m.If(load):
             # A new beat's operands follow the carry it finds.
             loaded = carry_next + beat_total
-            m.d.sync += [beat.eq(ahead), beat_index.eq(next_index),
+            m.d.sync += [beat_index.eq(next_index),
                          next_index.eq(Mux(ahead.last, 0, next_index + 1)),
                          first_chunk.eq(1), available.eq(loaded),
                          carry_next.eq(Mux(ahead.last, 0, _modulo(loaded, lanes)))]
+        with m.If(load_fanout):
+            m.d.sync += beat.eq(ahead)
 
         # The next cycle's state of the packer and its push decision. A chunk fits when
         # its groups fit before the next cycle's pop (the cycle model counts the same way).
@@ -472,25 +489,30 @@ class ZeroSkipDispatcher(HasConfig, wiring.Component):
                          Mux(load, Array(plan_by_carry)[carry_next],
                              Mux(push & ~final, Cat(*rest_plan), Cat(final, pushed))))]
         m.d.sync += [held.eq(held_next), Cat(final, pushed).eq(Cat(final_next, pushed_next))]
-        popped = Signal()  # the last cycle popped a group: which decisions hold
-        m.d.sync += popped.eq(pop)
-        decided = {}  # (decision, whether the last cycle popped) -> its register
-        for decision, reset in ((push, 0), (advance, 1), (load, 0), (taken, 1)):
-            for popping, outcome in ((1, "popped"), (0, "kept")):
-                decided[decision.name, popping] = Signal(
-                    init=reset, name=f"{decision.name}_if_{outcome}")
-            m.d.comb += decision.eq(Mux(popped, decided[decision.name, 1],
-                                        decided[decision.name, 0]))
+        m.d.comb += [advance.eq(~held | (push & final)), load.eq(advance & ahead_valid),
+                     taken.eq(~ahead_valid | advance)]
+        decision_next = {}  # (decision, whether this cycle pops) -> its value
         for popping in (1, 0):
             room_next = Array([Const(1), *((reserved_next <= depth - n)
                                            & (count_pushed <= depth - n + popping)
                                            for n in range(1, per_cycle + 1))])
             push_next = held_next & room_next[pushed_next]
             advance_next = ~held_next | (push_next & final_next)
-            m.d.sync += [decided["push", popping].eq(push_next),
-                         decided["advance", popping].eq(advance_next),
-                         decided["load", popping].eq(advance_next & ahead_valid_next),
-                         decided["taken", popping].eq(~ahead_valid_next | advance_next)]
+            decision_next.update({("push", popping): push_next,
+                                  ("push_fanout", popping): push_next,
+                                  ("load_fanout", popping): advance_next & ahead_valid_next,
+                                  ("taken_fanout", popping): ~ahead_valid_next | advance_next})
+        # Whether the last cycle popped a group, for ``push`` and for the copies.
+        popped, popped_fanout = (Signal(name=name, attrs=KEEP)
+                                 for name in ("popped", "popped_fanout"))
+        m.d.sync += [popped.eq(pop), popped_fanout.eq(pop)]
+        for select, init in ((push, 0), (push_fanout, 0), (load_fanout, 0), (taken_fanout, 1)):
+            if_popped, if_kept = (Signal(init=init, name=f"{select.name}_if_{outcome}",
+                                         attrs=KEEP) for outcome in ("popped", "kept"))
+            m.d.sync += [if_popped.eq(decision_next[select.name, 1]),
+                         if_kept.eq(decision_next[select.name, 0])]
+            m.d.comb += select.eq(Mux(popped if select is push else popped_fanout,
+                                      if_popped, if_kept))
         return m
 
 

@@ -103,6 +103,24 @@ def test_values_stay_exact_under_random_backpressure():
         assert (outputs == xs[t].astype(np.int64) @ weights.astype(np.int64) + bias).all()
 
 
+@pytest.mark.parametrize("core_class", [DittoCore, DenseCore])
+def test_values_stay_exact_when_the_output_holds_the_pes(core_class):
+    """Short rows and an output ready one cycle in five: the PEs' outputs wait on the
+    accumulation buffer, so the group stage holds while groups arrive and they wait in its
+    skid register."""
+    config = SMALL
+    rng = np.random.default_rng(16)
+    xs, weights, bias = trajectory(config, rng, 8, 3, steps=2, p_change=0.5, spread=120)
+    second = ((Mode.DIFF, xs[1], xs[0], None, bias, 1) if core_class is DittoCore
+              else (Mode.ACT, xs[1], xs[1], None, bias, 0))  # DenseCore runs ACT only
+    tiles = [(Mode.ACT, xs[0], xs[0], weights, bias, 0), second]
+    gate = np.random.default_rng(17).random(100_000)
+    results = run_tiles(core_class(config=config), config, tiles,
+                        out_ready=lambda c: bool(gate[c] < 0.2))
+    for t, (outputs, _) in enumerate(results):
+        assert (outputs == xs[t].astype(np.int64) @ weights.astype(np.int64) + bias).all()
+
+
 def test_paper_act_mode_costs_two_lanes_per_element():
     config = preset("tiny").replace(act_classify=False, pes=2)
     rng = np.random.default_rng(14)

