@@ -217,7 +217,6 @@ class _TileCore(HasConfig, wiring.Component):
         # ECP5, docs/synthesis.md). A group the stage cannot take waits in the skid. With
         # ``out`` always ready the stage always advances and the skid stays empty, so the
         # timing does not change.
-        # The data registers have no reset: each is read only behind its valid bit.
         if self.GROUP_SKID:
             skid = Signal.like(group, reset_less=True)
             skid_valid = Signal()
@@ -232,6 +231,7 @@ class _TileCore(HasConfig, wiring.Component):
         else:
             arriving_valid, arriving = group_valid, group
             m.d.comb += group_ready.eq(advance)
+        # The data registers have no reset: each is read only behind its valid bit.
         staged = Signal.like(group, reset_less=True)
         staged_valid = Signal()
         weighed = Signal.like(group, reset_less=True)
