@@ -19,8 +19,10 @@ demo: install
 lint: install
 	$(BIN)/ruff check .
 
+# The suite on every core (pytest-xdist), one test file per worker at a time: a file's
+# module fixtures (a captured trace, a built model) are made once.
 test: install lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n auto --dist loadfile $(PYTEST_ARGS)
 	bash scripts/check_wheel.sh
 
 # The wheel on its own, in a fresh virtual environment (part of 'make test').
@@ -30,10 +32,13 @@ check-wheel: install
 bench: install
 	$(BIN)/ditto bench
 
-# Simulated cycles per second of DittoCore (real-trace tiles), Icarus and Verilator.
+# Simulated cycles per second of the default DittoCore on the real-trace tiles, one tier
+# after another (each ends with a line 'simulated cycles/s: N'): cocotb on Icarus, cocotb on
+# Verilator, the Verilator bulk tier.
 bench-sim: install
-	$(BIN)/ditto regress --config default -k ditto_core --sim icarus
-	$(BIN)/ditto regress --config default -k ditto_core --sim verilator
+	$(BIN)/ditto regress --config default -k ditto_core_real_tiles --sim icarus
+	$(BIN)/ditto regress --config default -k ditto_core_real_tiles --sim verilator
+	$(BIN)/ditto regress --config default -k ditto_core_bulk
 
 regress: install
 	$(BIN)/ditto regress

@@ -506,16 +506,33 @@ def cmd_utilisation(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("regress", "cocotb regression on the generated "
-         "Verilog, with a table per testbench",
+@command("regress", "RTL regression on the generated Verilog: every testbench (cocotb and "
+         "the Verilator bulk tier) with a table, or with --trace a whole real layer through "
+         "both cores",
          arg("--sim", choices=["icarus", "verilator"], default=None,
-             help="simulator (default: $SIM or verilator)"),
-         arg("-k", help="run only the testbenches whose name contains or matches this"))
+             help="simulator of the cocotb benches (default: $SIM or verilator)"),
+         arg("-k", help="run only the testbenches whose name contains or matches this"),
+         arg("--trace", help="a trace file (ditto trace): run --layer of it through both "
+             "cores on the bulk tier"),
+         arg("--layer", help="with --trace: the layer's node name, e.g. node_conv2d_1"),
+         arg("--steps", help="with --trace: steps A..B (from 0; default every step); ACT "
+             "at A, DIFF after it"),
+         arg("--backpressure", type=float, default=0.0, help="with --trace: probability "
+             "that the output is not ready in a cycle (values checked, cycles not)"),
+         arg("--idle", type=float, default=0.0, help="with --trace: probability of an idle "
+             "cycle before each input beat"),
+         arg("--seed", type=int, default=0, help="with --trace: seed of the traffic"),
+         arg("--coverage", action="store_true", help="run the bulk tier's coverage tiles "
+             "on both cores and print which coverage bins were hit (fails if one is not)"))
 def cmd_regress(args: argparse.Namespace) -> int:
     from .verif.regress import format_table, run_regression
     from .verif.runner import selected_simulator, simulator_available
 
     config = _config(args)
+    if args.trace or args.layer or args.steps:
+        return _regress_layer(args, config)
+    if args.coverage:
+        return _regress_coverage(config)
     simulator = selected_simulator(args.sim)
     reason = simulator_available(simulator)
     if reason:
@@ -525,11 +542,60 @@ def cmd_regress(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise UserError(str(error)) from None
     _end_progress()
-    print(format_table(rows))
     print("Longer tiers: 'make test' (every testbench, several configs, Icarus and Verilator, "
-          "formal proofs); 'ditto evaluate TRACE --rtl-sample N' (N real tiles per layer type "
-          "of a whole trajectory through both cores); 'make bench-sim' (simulation speed).")
+          "formal proofs); 'ditto regress --trace T --layer NAME' (a whole real layer "
+          "through both cores); 'make bench-sim' (simulation speed).")
+    print(format_table(rows))
     return 0 if all(row.passed for row in rows) else 1
+
+
+def _regress_coverage(config: DittoConfig) -> int:
+    """``ditto regress --coverage``."""
+    from .verif.coverage import format_coverage
+    from .verif.regress import run_coverage
+
+    try:
+        coverages = run_coverage(config, progress=_status)
+    except AssertionError as error:
+        _end_progress()
+        print(f"FAILED: {error}")
+        return 1
+    _end_progress()
+    print(f"Coverage of the bulk tier [{config.slug}]: the committed real tiles and the "
+          "synthetic coverage tiles, exact timing and random traffic, on both cores")
+    print(format_coverage(coverages))
+    return 1 if any(c.missed() for c in coverages) else 0
+
+
+def _regress_layer(args: argparse.Namespace, config: DittoConfig) -> int:
+    """``ditto regress --trace T --layer NAME [--steps A..B]``."""
+    from .sim.trace import TraceError
+    from .verif.bulk import BulkBuildError
+    from .verif.core_runner import CoreTraffic
+    from .verif.layer_regress import format_layer_runs, regress_layer
+
+    if not (args.trace and args.layer):
+        raise UserError("a whole-layer regression needs both --trace TRACE and --layer NAME "
+                        "(--steps A..B is optional)")
+    for knob in ("backpressure", "idle"):
+        if not 0.0 <= getattr(args, knob) < 1.0:
+            raise UserError(f"--{knob} {getattr(args, knob)}: a probability in [0, 1)")
+    name = ("exact_timing" if args.backpressure == args.idle == 0
+            else f"backpressure {args.backpressure}, idle {args.idle}, seed {args.seed}")
+    traffic = CoreTraffic(name, backpressure=args.backpressure, idle=args.idle,
+                          seed=args.seed)
+    try:
+        runs = regress_layer(args.trace, args.layer, config, steps=args.steps,
+                             traffic=traffic, progress=_status)
+    except (TraceError, ValueError, FileNotFoundError, BulkBuildError) as error:
+        raise UserError(str(error)) from None
+    except AssertionError as error:
+        _end_progress()
+        print(f"FAILED: {error}")
+        return 1
+    _end_progress()
+    print(format_layer_runs(runs, config))
+    return 0
 
 
 def _board_names() -> list[str]:

@@ -24,5 +24,8 @@ import json
 result = json.load(open("eval.json"))
 assert result["workload"]["source"] == "fixture", result["workload"]
 assert result["config"]["name"] == "tiny"
+# The bulk tier's harness is built from the installed package's copy.
+from ditto.verif.bulk import HARNESS
+assert HARNESS.is_file(), HARNESS
 PY
 echo "check-wheel: passed"

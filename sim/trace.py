@@ -158,23 +158,33 @@ class TraceFile:
     def layers(self) -> Iterator[LayerTrace]:
         """Each layer with its per-step operands, loaded when the iteration reaches it."""
         for entry in self._entries:
-            x_all = self._array(entry.x)
-            w_all = self._array(entry.w)
-            if x_all.shape[0] != self.steps or (entry.spec.weights_change
-                                                and w_all.shape[0] != self.steps):
-                raise TraceError(f"{self.path}: layer {entry.spec.name} has "
-                                 f"{x_all.shape[0]} steps, the index says {self.steps}")
+            yield self._load(entry)
 
-            def operand(array, transposed):
-                return np.swapaxes(array, -1, -2) if transposed else array
+    def layer(self, name: str) -> LayerTrace:
+        """The layer called ``name`` (a node name of the index), loading only its arrays."""
+        for entry in self._entries:
+            if entry.spec.name == name:
+                return self._load(entry)
+        raise TraceError(f"{self.path}: no layer {name!r}; it has {len(self._entries)} "
+                         f"layers, e.g. {', '.join(self.layer_names[:4])}")
 
-            steps = []
-            for t in range(self.steps):
-                x = operand(x_all[t], entry.transpose[0])
-                w = operand(w_all[t] if entry.spec.weights_change else w_all,
-                            entry.transpose[1])
-                steps.append((x, w))
-            yield LayerTrace(entry.spec, steps)
+    def _load(self, entry: _LayerEntry) -> LayerTrace:
+        x_all = self._array(entry.x)
+        w_all = self._array(entry.w)
+        if x_all.shape[0] != self.steps or (entry.spec.weights_change
+                                            and w_all.shape[0] != self.steps):
+            raise TraceError(f"{self.path}: layer {entry.spec.name} has "
+                             f"{x_all.shape[0]} steps, the index says {self.steps}")
+
+        def operand(array, transposed):
+            return np.swapaxes(array, -1, -2) if transposed else array
+
+        steps = []
+        for t in range(self.steps):
+            x = operand(x_all[t], entry.transpose[0])
+            w = operand(w_all[t] if entry.spec.weights_change else w_all, entry.transpose[1])
+            steps.append((x, w))
+        return LayerTrace(entry.spec, steps)
 
     def close(self) -> None:
         self._npz.close()

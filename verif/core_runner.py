@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,10 @@ class CoreRun:
     jobs: int            # jobs checked, over every traffic case
     rows: int            # output rows checked
     cycles: int          # simulated cycles of the jobs
+    stall_cycles: int    # the core's counters.stall_cycles, summed over the jobs
+    act_waits: int       # cycles the core held an offered activation beat within a job
+    #: Per traffic case, its summary (the fields above, for that case alone).
+    cases: dict[str, dict] = field(default_factory=dict)
 
     @property
     def cycles_per_second(self) -> float:
@@ -66,28 +70,32 @@ def run_core_bench(core: str, config: DittoConfig, jobs: list[TileJob],
         raise ValueError(f"core {core!r}: choose ditto_core or dense_core")
     start = time.perf_counter()
     # One directory per job set: runs of different job sets never share a bench manifest.
-    bench = prepare_bench(core, config, simulator=simulator, asic=asic, tag=tag)
-    arrays = {}
-    for index, job in enumerate(jobs):
-        arrays[f"{index}/x_cur"] = job.x_cur
-        arrays[f"{index}/x_prev"] = job.x_prev
-        if job.weights is not None:
-            arrays[f"{index}/weights"] = job.weights
-        if job.expected is not None:
-            arrays[f"{index}/expected"] = job.expected
-    write_atomically(bench.vector_dir / f"{tag}.npz", lambda file: np.savez(file, **arrays))
-    meta = [_job_meta(job) for job in jobs]
-    cases = {t.name: {"vectors": f"vectors/{tag}.npz", "jobs": meta,
-                      "backpressure": t.backpressure, "idle": t.idle, "seed": t.seed}
-             for t in traffic}
-    bench_path = bench.write_bench(cases)
-    build_dir = bench.build_dir
+    with prepare_bench(core, config, simulator=simulator, asic=asic, tag=tag) as bench:
+        arrays = {}
+        for index, job in enumerate(jobs):
+            arrays[f"{index}/x_cur"] = job.x_cur
+            arrays[f"{index}/x_prev"] = job.x_prev
+            if job.weights is not None:
+                arrays[f"{index}/weights"] = job.weights
+            if job.expected is not None:
+                arrays[f"{index}/expected"] = job.expected
+        write_atomically(bench.vector_dir / f"{tag}.npz",
+                         lambda file: np.savez(file, **arrays))
+        meta = [_job_meta(job) for job in jobs]
+        cases = {t.name: {"vectors": f"vectors/{tag}.npz", "jobs": meta,
+                          "backpressure": t.backpressure, "idle": t.idle, "seed": t.seed}
+                 for t in traffic}
+        bench_path = bench.write_bench(cases)
+        build_dir = bench.build_dir
+        for t in traffic:
+            (build_dir / f"summary-{t.name}.json").unlink(missing_ok=True)
+        passed = simulate(bench, config, bench_path, [t.name for t in traffic],
+                          tb_module=TB_CORE)
+    totals = {"jobs": 0, "rows": 0, "cycles": 0, "stall_cycles": 0, "act_waits": 0}
+    summaries = {}
     for t in traffic:
-        (build_dir / f"summary-{t.name}.json").unlink(missing_ok=True)
-    passed = simulate(bench, config, bench_path, [t.name for t in traffic], tb_module=TB_CORE)
-    totals = {"jobs": 0, "rows": 0, "cycles": 0}
-    for t in traffic:
-        summary = json.loads((build_dir / f"summary-{t.name}.json").read_text())
+        summaries[t.name] = json.loads((build_dir / f"summary-{t.name}.json").read_text())
         for key in totals:
-            totals[key] += summary[key]
-    return CoreRun(build_dir, bench.simulator, passed, time.perf_counter() - start, **totals)
+            totals[key] += summaries[t.name][key]
+    return CoreRun(build_dir, bench.simulator, passed, time.perf_counter() - start, **totals,
+                   cases=summaries)

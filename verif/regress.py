@@ -17,7 +17,18 @@ from .core_runner import CoreTraffic, run_core_bench
 from .runner import run_bench
 from .testbench import CLOCK_NS
 
-__all__ = ["BENCHES", "RegressionRow", "format_table", "run_regression"]
+__all__ = ["BENCHES", "BenchOutcome", "RegressionRow", "format_table", "run_coverage",
+           "run_regression"]
+
+
+@dataclass(frozen=True)
+class BenchOutcome:
+    """What a passing bench checked and simulated."""
+
+    simulator: str
+    vectors: int          # output beats (rows for the cores) checked
+    cycles: int           # simulated clock cycles
+    sim_seconds: float    # time spent simulating (no generation, build or stimulus)
 
 
 @dataclass(frozen=True)
@@ -25,49 +36,77 @@ class RegressionRow:
     bench: str
     simulator: str
     passed: bool
-    vectors: int        # output beats (rows for the cores) checked
-    cycles: int         # simulated clock cycles
-    seconds: float
+    vectors: int
+    cycles: int
+    sim_seconds: float
+    seconds: float        # wall time: generation, build and simulation
     message: str = ""
 
     @property
     def cycles_per_second(self) -> float:
-        return self.cycles / self.seconds if self.seconds else 0.0
+        """Simulated cycles per second of simulation."""
+        return self.cycles / self.sim_seconds if self.sim_seconds else 0.0
 
 
-def _simulated_cycles(build_dir: Path) -> int:
-    """Clock cycles simulated in the last run, from cocotb's results file."""
-    total = 0.0
+def _cocotb_outcome(simulator: str, vectors: int, build_dir: Path) -> BenchOutcome:
+    """Clock cycles simulated in the last cocotb run and the time its tests took, from
+    cocotb's results file."""
+    cycles, seconds = 0.0, 0.0
     for testcase in ET.parse(build_dir / "results.xml").getroot().iter("testcase"):
         times = {p.get("name"): p.get("value") for p in testcase.iter("property")}
         if times.get("sim_time_unit") == "ns" and "sim_time_stop" in times:
-            total += float(times["sim_time_stop"]) - float(times.get("sim_time_start", 0))
-    return int(total // CLOCK_NS)
+            cycles += float(times["sim_time_stop"]) - float(times.get("sim_time_start", 0))
+        seconds += float(testcase.get("time", 0))
+    return BenchOutcome(simulator, vectors, int(cycles // CLOCK_NS), seconds)
 
 
 def _component(name: str, make_cases: Callable[[DittoConfig], list]):
-    def run(config: DittoConfig, simulator: str) -> tuple[int, Path]:
+    def run(config: DittoConfig, simulator: str) -> BenchOutcome:
         cases = make_cases(config)
         result = run_bench(name, config, cases, simulator=simulator)
         beats = sum(len(case.source) for case in cases)
-        return beats, result.build_dir
+        return _cocotb_outcome(result.simulator, beats, result.build_dir)
     return run
 
 
+#: The two traffic cases of the real-tile benches: exact timing (values, cycles, counters)
+#: and seeded random idle cycles and backpressure (values, rows, class and group counts).
+REAL_TILE_TRAFFIC = (CoreTraffic("exact_timing"),
+                     CoreTraffic("backpressure", backpressure=0.4, idle=0.3, seed=3))
+#: The bulk benches run the fixture's jobs this many times per traffic case, so that their
+#: speed is measured over about a million cycles on the default configuration.
+BULK_REPEATS = 40
+
+
+def _fixture_jobs(config: DittoConfig, core: str) -> list:
+    from ditto.sim.fixtures import FIXTURE, load_fixture
+
+    from .tiles import fixture_jobs
+
+    jobs = []
+    for case in load_fixture(FIXTURE):
+        jobs += fixture_jobs(case, config, core.removesuffix("_core"))
+    return jobs
+
+
 def _core(core: str):
-    def run(config: DittoConfig, simulator: str) -> tuple[int, Path]:
-        from ditto.sim.fixtures import FIXTURE, load_fixture
-
-        from .tiles import fixture_jobs
-
-        jobs = []
-        for case in load_fixture(FIXTURE):
-            jobs += fixture_jobs(case, config, core.removesuffix("_core"))
-        traffic = [CoreTraffic("exact_timing"),
-                   CoreTraffic("backpressure", backpressure=0.4, idle=0.3, seed=3)]
-        result = run_core_bench(core, config, jobs, traffic, simulator=simulator,
+    def run(config: DittoConfig, simulator: str) -> BenchOutcome:
+        result = run_core_bench(core, config, _fixture_jobs(config, core),
+                                list(REAL_TILE_TRAFFIC), simulator=simulator,
                                 tag="regress-real")
-        return result.rows, result.build_dir
+        return _cocotb_outcome(result.simulator, result.rows, result.build_dir)
+    return run
+
+
+def _bulk(core: str):
+    def run(config: DittoConfig, simulator: str) -> BenchOutcome:
+        from .bulk import build_bulk_model, run_bulk
+
+        model = build_bulk_model(core, config)
+        jobs = _fixture_jobs(config, core) * BULK_REPEATS
+        runs = [run_bulk(model, jobs, traffic) for traffic in REAL_TILE_TRAFFIC]
+        return BenchOutcome("verilator-bulk", sum(r.rows for r in runs),
+                            sum(r.cycles for r in runs), sum(r.sim_seconds for r in runs))
     return run
 
 
@@ -84,14 +123,41 @@ def _accumulator_cases(config):
     return [vectors.accumulator_layer_steps(config), vectors.accumulator_random_sequence(config)]
 
 
-#: Testbench name -> runner(config, simulator) -> (vectors checked, build directory).
-BENCHES: dict[str, Callable[[DittoConfig, str], tuple[int, Path]]] = {
+#: Testbench name -> runner(config, simulator) -> what it checked and simulated. The bulk
+#: benches always run on Verilator (``ditto.verif.bulk``).
+BENCHES: dict[str, Callable[[DittoConfig, str], BenchOutcome]] = {
     "encoding_unit": _component("encoding_unit", _encoder_cases),
     "compute_unit": _component("compute_unit", _pe_cases),
     "accumulation_buffer": _component("accumulation_buffer", _accumulator_cases),
     "ditto_core_real_tiles": _core("ditto_core"),
     "dense_core_real_tiles": _core("dense_core"),
+    "ditto_core_bulk": _bulk("ditto_core"),
+    "dense_core_bulk": _bulk("dense_core"),
 }
+
+
+def run_coverage(config: DittoConfig, *, progress: Callable[[str], None] | None = None
+                 ) -> list:
+    """``ditto regress --coverage``: both cores' bulk models run the fixture's real tiles
+    and the synthetic coverage tiles (``coverage.coverage_jobs``) with both traffic cases,
+    every value, cycle and counter checked as in the bulk benches; returns each core's
+    :class:`~ditto.verif.coverage.Coverage`."""
+    from collections import Counter
+
+    from .bulk import build_bulk_model, run_bulk
+    from .coverage import Coverage, coverage_jobs
+
+    coverages = []
+    for core in ("ditto_core", "dense_core"):
+        model = build_bulk_model(core, config, progress=progress)
+        jobs = _fixture_jobs(config, core) + coverage_jobs(config, core)
+        hits: Counter = Counter()
+        for traffic in REAL_TILE_TRAFFIC:
+            if progress:
+                progress(f"coverage: {core} [{config.slug}], {traffic.name} ...")
+            hits += run_bulk(model, jobs, traffic, coverage=True).bins
+        coverages.append(Coverage(core, config, hits))
+    return coverages
 
 
 def run_regression(config: DittoConfig, simulator: str, *, pattern: str | None = None,
@@ -109,27 +175,33 @@ def run_regression(config: DittoConfig, simulator: str, *, pattern: str | None =
             progress(f"{name} [{config.slug}, {simulator}] ...")
         start = time.perf_counter()
         try:
-            checked, build_dir = BENCHES[name](config, simulator)
-            rows.append(RegressionRow(name, simulator, True, checked,
-                                      _simulated_cycles(build_dir),
+            outcome = BENCHES[name](config, simulator)
+            rows.append(RegressionRow(name, outcome.simulator, True, outcome.vectors,
+                                      outcome.cycles, outcome.sim_seconds,
                                       time.perf_counter() - start))
         except AssertionError as error:
-            rows.append(RegressionRow(name, simulator, False, 0, 0,
+            rows.append(RegressionRow(name, simulator, False, 0, 0, 0.0,
                                       time.perf_counter() - start, str(error)))
     return rows
 
 
 def format_table(rows: list[RegressionRow]) -> str:
-    header = (f"{'testbench':<24} {'sim':<10} {'result':<7} {'vectors':>9} {'cycles':>10} "
-              f"{'wall s':>8} {'cycles/s':>10}")
+    """The table of ``ditto regress``; its last line is ``simulated cycles/s: N`` over the
+    passed rows (cycles over simulation time: generation and builds excluded)."""
+    header = (f"{'testbench':<24} {'sim':<15} {'result':<7} {'vectors':>9} {'cycles':>10} "
+              f"{'sim s':>8} {'wall s':>8} {'cycles/s':>10}")
     lines = [header, "-" * len(header)]
     for row in rows:
-        lines.append(f"{row.bench:<24} {row.simulator:<10} "
+        lines.append(f"{row.bench:<24} {row.simulator:<15} "
                      f"{'passed' if row.passed else 'FAILED':<7} {row.vectors:>9} "
-                     f"{row.cycles:>10} {row.seconds:>8.1f} {row.cycles_per_second:>10.0f}")
-    passed = sum(row.passed for row in rows)
-    lines.append(f"{passed} passed, {len(rows) - passed} failed")
+                     f"{row.cycles:>10} {row.sim_seconds:>8.1f} {row.seconds:>8.1f} "
+                     f"{row.cycles_per_second:>10.0f}")
+    passed = [row for row in rows if row.passed]
+    lines.append(f"{len(passed)} passed, {len(rows) - len(passed)} failed")
     for row in rows:
         if not row.passed:
             lines += ["", f"{row.bench} FAILED:", row.message]
+    cycles = sum(row.cycles for row in passed)
+    seconds = sum(row.sim_seconds for row in passed)
+    lines.append(f"simulated cycles/s: {cycles / seconds if seconds else 0:.0f}")
     return "\n".join(lines)

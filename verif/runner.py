@@ -14,6 +14,7 @@ is too old for cocotb 2).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -257,11 +258,15 @@ class PreparedBench:
         return path
 
 
+@contextlib.contextmanager
 def prepare_bench(component: str | ComponentInfo, config: DittoConfig, *,
-                  simulator: str | None, asic: bool = False, tag: str = "") -> PreparedBench:
-    """The one way a bench is set up: the simulator chosen and checked, the build
-    directory ``build/sim/<component>[-<tag>]-<slug>[-asic]-<simulator>`` and the
-    component's Verilog generated into its ``rtl/``."""
+                  simulator: str | None, asic: bool = False,
+                  tag: str = "") -> Iterator[PreparedBench]:
+    """The one way a bench is set up, as a context: the simulator chosen and checked, the
+    build directory ``build/sim/<component>[-<tag>]-<slug>[-asic]-<simulator>`` and the
+    component's Verilog generated into its ``rtl/``. The directory is locked for the
+    duration (``.lock``), so parallel test workers (pytest-xdist) that need the same bench
+    take turns instead of overwriting each other's files."""
     simulator = selected_simulator(simulator)
     reason = simulator_available(simulator)
     if reason:
@@ -271,8 +276,10 @@ def prepare_bench(component: str | ComponentInfo, config: DittoConfig, *,
              simulator]
     build_dir = build_root() / "sim" / "-".join(parts)
     (build_dir / "vectors").mkdir(parents=True, exist_ok=True)
-    manifest = generate(config, build_dir / "rtl", components=[info], asic=asic)
-    return PreparedBench(info, build_dir, simulator, manifest)
+    with open(build_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        manifest = generate(config, build_dir / "rtl", components=[info], asic=asic)
+        yield PreparedBench(info, build_dir, simulator, manifest)
 
 
 def run_bench(component: str | ComponentInfo, config: DittoConfig, cases: list[BenchCase], *,
@@ -300,17 +307,18 @@ def run_bench(component: str | ComponentInfo, config: DittoConfig, cases: list[B
     names = [case.name for case in cases]
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate case names in {names}")
-    bench = prepare_bench(component, config, simulator=simulator, asic=asic)
-    bench_cases = {}
-    for case in cases:
-        _write_vectors(bench.vector_dir / f"{case.name}.npz", case)
-        bench_cases[case.name] = {
-            "vectors": f"vectors/{case.name}.npz", "static": _jsonable(case.static),
-            "backpressure": case.backpressure, "idle": case.idle, "latency": case.latency,
-            "full_throughput": case.full_throughput, "seed": case.seed,
-        }
-    bench_path = bench.write_bench(bench_cases)
-    passed = simulate(bench, config, bench_path, names)
+    with prepare_bench(component, config, simulator=simulator, asic=asic) as bench:
+        bench_cases = {}
+        for case in cases:
+            _write_vectors(bench.vector_dir / f"{case.name}.npz", case)
+            bench_cases[case.name] = {
+                "vectors": f"vectors/{case.name}.npz", "static": _jsonable(case.static),
+                "backpressure": case.backpressure, "idle": case.idle,
+                "latency": case.latency, "full_throughput": case.full_throughput,
+                "seed": case.seed,
+            }
+        bench_path = bench.write_bench(bench_cases)
+        passed = simulate(bench, config, bench_path, names)
     return BenchResult(bench.build_dir, bench.simulator, passed, time.perf_counter() - start)
 
 

@@ -9,17 +9,21 @@ import numpy as np
 from ditto.hdl.core import DenseCore, command_layout
 
 from .amaranth_sim import run_testbench
-from .tiles import TileJob
+from .tiles import TileJob, activation_rows
 
 __all__ = ["JobResult", "activation_beats", "run_jobs"]
 
 
 class JobResult:
-    """What a job produced: ``rows`` (absolute row, values) in output order, ``counters``."""
+    """What a job produced: ``rows`` (absolute row, values) in output order, ``counters``,
+    and ``cycles``, counted by the bench from the command's transfer to the last output
+    beat's, inclusive."""
 
-    def __init__(self, rows: list[tuple[int, list[int]]], counters: dict[str, int]):
+    def __init__(self, rows: list[tuple[int, list[int]]], counters: dict[str, int],
+                 cycles: int = 0):
         self.rows = rows
         self.counters = counters
+        self.cycles = cycles
 
     @property
     def values(self) -> np.ndarray:
@@ -29,11 +33,8 @@ class JobResult:
 def activation_beats(job: TileJob, width: int, dense: bool) -> list[dict]:
     """Activation beats, row after row; the padding of a row's last beat is garbage that the
     core must ignore."""
-    rows, k = job.x_cur.shape
-    per_row = -(-k // width)
-    garbage = np.random.default_rng(k).integers(-128, 128, (2, rows, per_row * width - k))
-    cur = np.concatenate([job.x_cur, garbage[0]], axis=1).reshape(rows * per_row, width)
-    prev = np.concatenate([job.x_prev, garbage[1]], axis=1).reshape(rows * per_row, width)
+    cur, prev = activation_rows(job.x_cur, job.x_prev, width,
+                                np.random.default_rng(job.k))
     if dense:
         return [{"x": a.tolist()} for a in cur]
     return [{"x_cur": a.tolist(), "x_prev": b.tolist()} for a, b in zip(cur, prev, strict=True)]
@@ -47,6 +48,15 @@ def run_jobs(core, jobs: Sequence[TileJob], *,
     offered every cycle unless ``act_ready(cycle)`` says otherwise, the output is ready
     unless ``out_ready(cycle)`` says otherwise.
 
+    Each job's cycles are counted from the command's transfer to the last output beat's
+    (inclusive) and ``counters.cycles`` must equal them, whatever the traffic (that is the
+    counter's definition). A job that carries the model's prediction (``job.counters``, as
+    :mod:`ditto.verif.tiles` fills it with ``job.cycles``) is checked against it, like the
+    cocotb tier (``tb_core``): every predicted counter must equal the core's, except
+    ``stall_cycles`` when a stream stalls; without stalls (neither ``act_ready`` nor
+    ``out_ready`` given) the cycles must equal ``job.cycles``, with them they may only
+    grow. A mismatch raises AssertionError naming the job.
+
     A job fails as a hang when it has not given all its rows within ``cycles_per_beat``
     cycles for each beat it moves (weight rows, activation beats, output rows), plus 1,000,
     from its command: far more than the slowest packing under heavy backpressure needs, so
@@ -54,6 +64,7 @@ def run_jobs(core, jobs: Sequence[TileJob], *,
     config = core.config
     dense = isinstance(core, DenseCore)
     width = config.dense_macs if dense else config.scan_width
+    exact_timing = act_ready is None and out_ready is None
     act_ready = act_ready or (lambda cycle: True)
     out_ready = out_ready or (lambda cycle: True)
     results: list[JobResult] = []
@@ -66,13 +77,14 @@ def run_jobs(core, jobs: Sequence[TileJob], *,
             while not ctx.get(core.cmd.ready):
                 await ctx.tick()
                 cycle += 1
+            start = cycle  # the command's transfer
             await ctx.tick()
             cycle += 1
             ctx.set(core.cmd.valid, 0)
             weights = [] if job.weights is None else [row.tolist() for row in job.weights]
             beats = activation_beats(job, width, dense)
             rows: list[tuple[int, list[int]]] = []
-            start = cycle
+            last_out = cycle
             limit = cycles_per_beat * (len(weights) + len(beats) + job.rows) + 1000
             while len(rows) < job.rows:
                 if cycle - start > limit:
@@ -92,15 +104,40 @@ def run_jobs(core, jobs: Sequence[TileJob], *,
                 if ctx.get(core.out.valid) and ctx.get(core.out.ready):
                     out = ctx.get(core.out.payload)
                     rows.append((int(out.row), [int(v) for v in out.y]))
+                    last_out = cycle
                 await ctx.tick()
                 cycle += 1
             ctx.set(core.out.ready, 0)
             counters = ctx.get(core.counters)
-            results.append(JobResult(rows, {name: int(getattr(counters, name)) for name in
-                                            ("cycles", "elements", "zero", "low", "full",
-                                             "lane_slots", "groups", "stall_cycles")}))
+            result = JobResult(rows, {name: int(getattr(counters, name)) for name in
+                                      ("cycles", "elements", "zero", "low", "full",
+                                       "lane_slots", "groups", "stall_cycles")},
+                               cycles=last_out - start + 1)
+            _check_prediction(job, result, exact_timing)
+            results.append(result)
             await ctx.tick()
             cycle += 1
 
     run_testbench(core, bench)
     return results
+
+
+def _check_prediction(job: TileJob, result: JobResult, exact_timing: bool) -> None:
+    """The checks of :func:`run_jobs` on one finished job (see there)."""
+    label, counters = job.label or "job", result.counters
+    if counters["cycles"] != result.cycles:
+        raise AssertionError(f"{label}: counters.cycles = {counters['cycles']}, measured "
+                             f"{result.cycles} from the command to the last output")
+    if not job.counters:
+        return
+    for name, want in job.counters.items():
+        # Stalls depend on the traffic; the class and group counts do not.
+        if (exact_timing or name != "stall_cycles") and counters[name] != want:
+            raise AssertionError(f"{label}: counters.{name} = {counters[name]}, the model "
+                                 f"says {want}")
+    if exact_timing and result.cycles != job.cycles:
+        raise AssertionError(f"{label}: {result.cycles} cycles from the command to the last "
+                             f"output, the cycle model predicts {job.cycles}")
+    if result.cycles < job.cycles:
+        raise AssertionError(f"{label}: {result.cycles} cycles under stalls, fewer than the "
+                             f"{job.cycles} the cycle model predicts without them")

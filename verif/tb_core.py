@@ -7,7 +7,14 @@ asks), every stream's valid/ready rules are checked, every output row is compare
 golden row (plain integer arithmetic), and, in cases without idle cycles or backpressure,
 the cycles from the command's transfer to the last output's transfer (inclusive) and the
 core's ``counters.cycles`` must both equal the cycle model's prediction; so must every other
-counter the job predicts (``stall_cycles`` only then, the class and group counts always).
+counter the job predicts (``stall_cycles`` only then, the class and group counts always;
+every job must predict ``groups``, ``stall_cycles``, ``low`` and ``full``). Whatever the
+traffic, ``counters.cycles`` must equal the cycles measured.
+
+Each case writes ``summary-<case>.json``: the jobs, rows and cycles it checked, the sum of
+the core's ``stall_cycles`` over its jobs, and ``act_waits``, the cycles in which the core
+held an offered activation beat (``act.valid & ~act.ready``) between a job's first and last
+activation transfer: the input stalls that a full dispatch FIFO causes.
 """
 
 from __future__ import annotations
@@ -23,20 +30,18 @@ from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, with_timeout
 from .payload import PayloadCodec
 from .streams import CycleCounter, StreamDriver, StreamMonitor
 from .testbench import CLOCK_NS, BenchManifest, stream_ports
+from .tiles import activation_rows
 
 _MANIFEST = BenchManifest()
 
+#: The counters every job must predict: the cocotb tier compares each with the model.
+PREDICTED = ("groups", "stall_cycles", "low", "full")
 
-def _activation_arrays(job: dict, x_cur: np.ndarray, x_prev: np.ndarray, width: int,
-                       dense: bool, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Beats of a job, row after row; a row's last beat is padded with garbage that the
-    core must ignore."""
-    rows, k = x_cur.shape
-    per_row = -(-k // width)
-    pad = per_row * width - k
-    garbage = rng.integers(-128, 128, (2, rows, pad))
-    cur = np.concatenate([x_cur, garbage[0]], axis=1).reshape(rows * per_row, width)
-    prev = np.concatenate([x_prev, garbage[1]], axis=1).reshape(rows * per_row, width)
+
+def _activation_arrays(x_cur: np.ndarray, x_prev: np.ndarray, width: int, dense: bool,
+                       rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """A job's activation beats by payload field (``tiles.activation_rows``)."""
+    cur, prev = activation_rows(x_cur, x_prev, width, rng)
     return {"x": cur} if dense else {"x_cur": cur, "x_prev": prev}
 
 
@@ -73,23 +78,28 @@ async def _run(dut, name: str) -> None:
     cocotb.start_soon(out_monitor.run())
     for s in ("cmd", "weights", "act"):
         cocotb.start_soon(StreamMonitor(streams[s], clk, counter, rst).run())
+    act_waits: list[int] = []  # cycles with act.valid high and act.ready low
+    cocotb.start_soon(_watch_waits(streams["act"], clk, counter, act_waits))
     drivers = {s: StreamDriver(streams[s], clk, counter,
                                idle=case["idle"] if s != "cmd" else 0.0,
                                rng=random.Random(rng.random()))
                for s in ("cmd", "weights", "act")}
 
-    summary = {"jobs": 0, "rows": 0, "cycles": 0}
+    summary = {"jobs": 0, "rows": 0, "cycles": 0, "stall_cycles": 0, "act_waits": 0}
     for index, job in enumerate(jobs):
         x_cur, x_prev = arrays[f"{index}/x_cur"], arrays[f"{index}/x_prev"]
         command = streams["cmd"].codec.pack(job["command"])
         first_out = len(received)
+        first_act = len(drivers["act"].transfers)
+        missing = [name for name in PREDICTED if name not in job.get("counters", {})]
+        assert not missing, f"job {index} ({job['label']}): no prediction of {missing}"
         # Weights and activations are offered before the command: the core takes them only
         # once the command is running, from the first cycle it can (as the model assumes).
         if job["command"]["load_weights"]:
             weights = streams["weights"].codec.pack_all({"": arrays[f"{index}/weights"]})
             cocotb.start_soon(drivers["weights"].send(weights))
         beats = streams["act"].codec.pack_all(
-            _activation_arrays(job, x_cur, x_prev, width, dense, garbage))
+            _activation_arrays(x_cur, x_prev, width, dense, garbage))
         cocotb.start_soon(drivers["act"].send(beats))
         cmd_transfers = await drivers["cmd"].send([command])
         start = cmd_transfers[-1].cycle
@@ -127,17 +137,29 @@ async def _run(dut, name: str) -> None:
             if exact_timing or counter != "stall_cycles":
                 assert values[counter] == want, (f"{label}: counters.{counter} = "
                                                  f"{values[counter]}, the model says {want}")
+        assert reported == measured, (f"{label}: counters.cycles = {reported}, measured "
+                                      f"{measured}")
         if exact_timing:
             assert measured == job["cycles"], (
                 f"{label}: {measured} cycles from command to last output, the cycle model "
                 f"predicts {job['cycles']}")
-            assert reported == measured, (f"{label}: counters.cycles = {reported}, measured "
-                                          f"{measured}")
+        acts = drivers["act"].transfers[first_act:]
         summary["jobs"] += 1
         summary["rows"] += job["rows"]
         summary["cycles"] += measured
+        summary["stall_cycles"] += values["stall_cycles"]
+        summary["act_waits"] += sum(acts[0].cycle <= c <= acts[-1].cycle for c in act_waits)
         await FallingEdge(clk)
     (manifest.path.parent / f"summary-{name}.json").write_text(json.dumps(summary))
+
+
+async def _watch_waits(ports, clk, counter: CycleCounter, waits: list[int]) -> None:
+    """Append each cycle in which ``ports`` offer a beat the core does not take."""
+    while True:
+        await FallingEdge(clk)
+        await ReadOnly()
+        if ports.valid.value == 1 and ports.ready.value == 0:
+            waits.append(counter.cycle)
 
 
 @cocotb.test

@@ -8,6 +8,7 @@ DIFF, cut into output-channel blocks of ``pes`` and reduction chunks of ``weight
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +18,8 @@ from ditto.enums import Mode
 from ditto.sim.cycles import dense_tile_counters, ditto_tile_counters
 from ditto.sim.encoding import lane_costs
 
-__all__ = ["TileJob", "case_operands", "dense_jobs", "ditto_jobs", "fixture_jobs"]
+__all__ = ["TileJob", "activation_rows", "case_operands", "dense_jobs", "ditto_jobs",
+           "fixture_jobs"]
 
 
 @dataclass
@@ -52,6 +54,19 @@ class TileJob:
                 "accumulate": int(self.accumulate), "bias": [int(b) for b in self.bias]}
 
 
+def activation_rows(x_cur: np.ndarray, x_prev: np.ndarray, width: int,
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A job's ``x_cur`` and ``x_prev`` ``[rows, k]`` as activation beats
+    ``[beats, width]``, row after row; the padding of a row's last beat is garbage from
+    ``rng`` that the core must ignore."""
+    rows, k = x_cur.shape
+    per_row = -(-k // width)
+    garbage = rng.integers(-128, 128, (2, rows, per_row * width - k))
+    cur = np.concatenate([x_cur, garbage[0]], axis=1).reshape(rows * per_row, width)
+    prev = np.concatenate([x_prev, garbage[1]], axis=1).reshape(rows * per_row, width)
+    return cur, prev
+
+
 def _i64(a):
     return np.asarray(a, dtype=np.int64)
 
@@ -60,12 +75,21 @@ def _blocks(n: int, size: int):
     return [(start, min(start + size, n)) for start in range(0, n, size)]
 
 
+def _block_bias(bias: np.ndarray | None, c0: int, c1: int, config: DittoConfig) -> np.ndarray:
+    """The bias of output columns ``c0:c1``, padded to ``pes`` (zero without a bias)."""
+    block = np.zeros(config.pes, np.int64)
+    if bias is not None:
+        block[:c1 - c0] = bias[c0:c1]
+    return block
+
+
 def _pad_cols(w: np.ndarray, pes: int) -> np.ndarray:
     return np.pad(w, ((0, 0), (0, pes - w.shape[1])))
 
 
 def ditto_jobs(xs: list[np.ndarray], ws: list[np.ndarray], config: DittoConfig, *,
-               weights_change: bool, label: str = "") -> list[TileJob]:
+               weights_change: bool, label: str = "", first_step: int = 0,
+               bias: np.ndarray | None = None) -> list[TileJob]:
     """DittoCore jobs for a layer's steps: ``xs[t]`` int8 ``[rows, k]``, ``ws[t]`` int8
     ``[k, n]``. Step 0 runs ACT; later steps DIFF, accumulating onto the stored rows.
 
@@ -74,40 +98,49 @@ def ditto_jobs(xs: list[np.ndarray], ws: list[np.ndarray], config: DittoConfig, 
     ``X_0 W_0 + sum_i dX_i W_{i-1}``; the other, ``(dW_t^T @ X_t^T)^T``, runs standalone in
     the rows after them and the host adds it. ``extra`` tags each job with ``step``,
     ``cols`` and ``part`` (``main`` or ``transposed``, with ``rows`` for the latter) so that
-    a test can rebuild ``Y_t`` and check it against plain ``X_t @ W_t``.
+    a test can rebuild ``Y_t`` and check it against plain ``X_t @ W_t``. Labels number the
+    steps from ``first_step``. ``bias`` (int ``[n]``, default zero) is stored with the ACT
+    step's rows, so every step's expected rows include it.
     """
     rows, k = xs[0].shape
     n = ws[0].shape[1]
     jobs: list[TileJob] = []
     chunks = _blocks(k, config.weight_depth)
+
+    def prediction(t: int, k0: int, k1: int) -> dict:
+        values = xs[t][:, k0:k1].astype(np.int16)
+        if t:
+            values = values - xs[t - 1][:, k0:k1]
+        return _ditto_prediction(lane_costs(values, config, classify=(
+            t > 0 or config.act_classify)), config)
+
+    # The encoded side is the same for every block of output channels: predict it once.
+    predictions = {(t, k0): prediction(t, k0, k1) for t in range(len(xs)) for k0, k1 in chunks}
     for c0, c1 in _blocks(n, config.pes):
-        bias = np.zeros(config.pes, np.int64)
+        block_bias = _block_bias(bias, c0, c1, config)
         stored = None
         for t in range(len(xs)):
             mode = Mode.ACT if t == 0 else Mode.DIFF
             w_used = _pad_cols(ws[t - 1 if (t and weights_change) else t][:, c0:c1], config.pes)
             prev = xs[t - 1] if t else xs[t]
             if t == 0:
-                stored = _i64(xs[0]) @ _i64(w_used) + bias
+                stored = _i64(xs[0]) @ _i64(w_used) + block_bias
             else:
                 stored = stored + (_i64(xs[t]) - _i64(prev)) @ _i64(w_used)
             for index, (k0, k1) in enumerate(chunks):
-                values = xs[t][:, k0:k1].astype(np.int16)
-                if mode is Mode.DIFF:
-                    values = values - prev[:, k0:k1]
-                costs = lane_costs(values, config, classify=(mode is Mode.DIFF
-                                                             or config.act_classify))
                 last_chunk = index == len(chunks) - 1
                 jobs.append(TileJob(
                     mode, xs[t][:, k0:k1], prev[:, k0:k1], w_used[k0:k1],
-                    accumulate=(mode is Mode.DIFF or index > 0), bias=bias, row_base=0,
+                    accumulate=(mode is Mode.DIFF or index > 0), bias=block_bias,
+                    row_base=0,
                     expected=stored.copy() if last_chunk else None,
-                    label=f"{label} cols {c0}:{c1} step {t}",
-                    **_ditto_prediction(costs, config),
+                    label=f"{label} cols {c0}:{c1} step {first_step + t}",
+                    **copy.deepcopy(predictions[(t, k0)]),
                     extra={"step": t, "cols": (c0, c1), "part": "main"}))
             if t and weights_change:
                 jobs += _transposed_jobs(xs[t], ws[t][:, c0:c1], ws[t - 1][:, c0:c1],
-                                         config, rows, label=f"{label} cols {c0}:{c1} step {t}",
+                                         config, rows,
+                                         label=f"{label} cols {c0}:{c1} step {first_step + t}",
                                          extra={"step": t, "cols": (c0, c1)})
     return jobs
 
@@ -147,23 +180,28 @@ def _ditto_prediction(costs, config: DittoConfig) -> dict:
 
 
 def dense_jobs(xs: list[np.ndarray], ws: list[np.ndarray], config: DittoConfig, *,
-               label: str = "") -> list[TileJob]:
-    """DenseCore jobs: every step from scratch, ``X_t @ W_t``."""
+               label: str = "", first_step: int = 0,
+               bias: np.ndarray | None = None) -> list[TileJob]:
+    """DenseCore jobs: every step from scratch, ``X_t @ W_t`` (labels number the steps
+    from ``first_step``; ``extra`` and ``bias`` as in :func:`ditto_jobs`)."""
     rows, k = xs[0].shape
     n = ws[0].shape[1]
     jobs = []
     chunks = _blocks(k, config.weight_depth)
     for c0, c1 in _blocks(n, config.pes):
-        bias = np.zeros(config.pes, np.int64)
+        block_bias = _block_bias(bias, c0, c1, config)
         for t in range(len(xs)):
             w = _pad_cols(ws[t][:, c0:c1], config.pes)
             for index, (k0, k1) in enumerate(chunks):
-                expected = _i64(xs[t]) @ _i64(w) if index == len(chunks) - 1 else None
+                last = index == len(chunks) - 1
+                expected = _i64(xs[t]) @ _i64(w) + block_bias if last else None
                 jobs.append(TileJob(Mode.ACT, xs[t][:, k0:k1], xs[t][:, k0:k1], w[k0:k1],
-                                    accumulate=index > 0, bias=bias, row_base=0,
-                                    expected=expected, label=f"{label} cols {c0}:{c1} step {t}",
+                                    accumulate=index > 0, bias=block_bias, row_base=0,
+                                    expected=expected,
+                                    label=f"{label} cols {c0}:{c1} step {first_step + t}",
                                     **_prediction(dense_tile_counters(rows, k1 - k0,
-                                                                      config))))
+                                                                      config)),
+                                    extra={"step": t, "cols": (c0, c1), "part": "main"}))
     return jobs
 
 

@@ -4,7 +4,6 @@ model, random back-to-back rows, exact latency at full rate)."""
 
 import pytest
 
-from ditto import pipeline
 from ditto.config import preset
 from ditto.hdl.accumulator import AccumulationBuffer
 from ditto.verif import vectors
@@ -33,12 +32,12 @@ def test_amaranth_model_forwards_back_to_back_writes_to_one_row():
                      setup=lambda ctx: ctx.set(dut.bias, [100, -2]),
                      convert=lambda p: (int(p.row), [int(v) for v in p.y]))
     assert got == expected
-    assert AccumulationBuffer.LATENCY == pipeline.ACCUMULATOR
+    assert AccumulationBuffer.LATENCY == vectors.documented_latency("accumulation_buffer")
 
 
 @pytest.mark.parametrize("config", [TINY, preset("default")], ids=lambda c: c.slug)
 def test_generated_verilog_accumulates_layer_steps_like_the_model(config, simulator):
-    latency = AccumulationBuffer.LATENCY
+    latency = vectors.documented_latency("accumulation_buffer")
     cases = [
         vectors.accumulator_layer_steps(config),
         vectors.accumulator_layer_steps(config, with_bias=False, chunks=1, steps=3, seed=23,

@@ -216,7 +216,8 @@ def test_asic_accumulation_buffer_forwards_like_the_default(simulator):
     cases = [vectors.accumulator_random_sequence(TINY),
              vectors.accumulator_random_sequence(
                  TINY, name="full_rate_exact_latency", seed=24, backpressure=0.0, idle=0.0,
-                 latency=AccumulationBuffer.LATENCY, full_throughput=True)]
+                 latency=vectors.documented_latency("accumulation_buffer"),
+                 full_throughput=True)]
     result = run_bench("accumulation_buffer", TINY, cases, simulator=simulator, asic=True)
     assert len(result.passed) == len(cases)
     assert result.build_dir.name.endswith("-asic-" + simulator)

@@ -4,7 +4,6 @@ proof of the arithmetic core against a plain description."""
 
 import pytest
 
-from ditto import pipeline
 from ditto.config import preset
 from ditto.hdl.compute_unit import ComputeUnit, LaneGroupSum, PeShape
 from ditto.hdl.generate import port_map, verilog_text
@@ -29,7 +28,7 @@ def test_init_wrong_shape():
 def test_tight_config_really_is_tight():
     lo, hi = TIGHT.acc_range
     assert TIGHT.max_partial_sum <= hi < 1.01 * TIGHT.max_partial_sum
-    assert ComputeUnit.LATENCY == pipeline.PE
+    assert ComputeUnit.LATENCY == vectors.documented_latency("compute_unit")
 
 
 def test_amaranth_model_sums_rows_under_backpressure():

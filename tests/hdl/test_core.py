@@ -10,7 +10,7 @@ from ditto.enums import Mode
 from ditto.flow.sweep import sweep_configs
 from ditto.hdl.core import DenseCore, DittoCore
 from ditto.sim.cycles import dense_tile_counters, ditto_tile_counters, ditto_tile_cycles
-from ditto.sim.encoding import lane_costs
+from ditto.sim.encoding import classifies, lane_costs
 from ditto.verif.simulate import run_jobs
 from ditto.verif.tiles import TileJob
 
@@ -23,15 +23,42 @@ def drift(rng, x, p_change, spread):
     return np.clip(x.astype(np.int64) + step, -128, 127).astype(np.int8)
 
 
+def predicted(core, config, mode, x_cur, x_prev, load_weights):
+    """The cycle model's cycles and counters of one tile (``ditto.sim.cycles``)."""
+    rows, k = x_cur.shape
+    if isinstance(core, DenseCore):
+        counters = dense_tile_counters(rows, k, config, load_weights=load_weights)
+    else:
+        values = x_cur.astype(np.int16) - (x_prev if mode is Mode.DIFF else 0)
+        costs = lane_costs(values, config, classify=classifies(mode, config))
+        counters = ditto_tile_counters(costs, config, load_weights=load_weights)
+    return {"cycles": counters.pop("cycles"), "counters": counters}
+
+
 def run_tiles(core, config, tiles, *, act_ready=None, out_ready=None):
     """Run ``tiles`` = [(mode, x_cur, x_prev, weights or None, bias, accumulate)] through
-    ``core``; returns per tile (outputs [rows, pes], counters dict)."""
+    ``core``; returns per tile (outputs [rows, pes], counters dict).
+
+    Every tile carries the cycle model's prediction, which ``run_jobs`` checks: each
+    counter (``stall_cycles`` only without stalls), and the cycles from the command to
+    the last output equal to it without stalls, no fewer with them."""
     jobs = [TileJob(mode, x_cur, x_prev, weights, bool(accumulate), np.asarray(bias), 0,
-                    expected=None, cycles=0)
-            for mode, x_cur, x_prev, weights, bias, accumulate in tiles]
+                    expected=None, label=f"tile {index}",
+                    **predicted(core, config, mode, x_cur, x_prev, weights is not None))
+            for index, (mode, x_cur, x_prev, weights, bias, accumulate) in enumerate(tiles)]
     results = run_jobs(core, jobs, act_ready=act_ready, out_ready=out_ready)
-    for result in results:
+    for job, result in zip(jobs, results, strict=True):
         assert [row for row, _ in result.rows] == list(range(len(result.rows)))
+        # The checks run_jobs makes, restated on the result (so that a bench which stopped
+        # checking fails here too).
+        assert result.counters["cycles"] == result.cycles, job.label
+        for name in ("groups", "low", "full", *(("stall_cycles",) if act_ready is None
+                                                 and out_ready is None else ())):
+            assert result.counters[name] == job.counters[name], f"{job.label}: {name}"
+        if act_ready is None and out_ready is None:
+            assert result.cycles == job.cycles, job.label
+        else:
+            assert result.cycles >= job.cycles, job.label
     return [(result.values, result.counters) for result in results]
 
 
@@ -63,6 +90,23 @@ def test_ditto_core_act_then_diff_steps(rows, k):
         assert counters["zero"] == int((values == 0).sum())
         assert counters["low"] == int(((values != 0) & (abs(values) <= 15)
                                        | (values == -16)).sum())
+
+
+def test_full_fifo_stalls_the_packer_as_the_model_says():
+    """FULL values only (two lanes each, 4 elements a beat: two groups a beat, as fast as
+    the PEs take one): the dispatch FIFO fills and the packer stalls; the core's stall and
+    group counts and its cycles equal the model's (``run_tiles`` checks them)."""
+    config = SMALL
+    rng = np.random.default_rng(18)
+    x = (rng.integers(20, 128, (6, 16)) * rng.choice([-1, 1], (6, 16))).astype(np.int8)
+    weights = rng.integers(-128, 128, (16, config.pes)).astype(np.int8)
+    zero = np.zeros(config.pes, np.int64)
+    ((outputs, counters),) = run_tiles(DittoCore(config=config), config,
+                                       [(Mode.ACT, x, x, weights, zero, 0)])
+    assert (outputs == x.astype(np.int64) @ weights.astype(np.int64)).all()
+    # 6 rows of 16 FULL elements: 32 lane operands, 8 groups of 4 lanes a row.
+    assert (counters["full"], counters["groups"]) == (6 * 16, 6 * 8)
+    assert counters["stall_cycles"] > 0
 
 
 def test_dense_core_matches_plain_product_and_cycles():

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from amaranth.hdl import Shape
 
-from ditto import pipeline
 from ditto.config import preset
 from ditto.enums import DiffClass, Mode
 from ditto.hdl.encoding import EncodingUnit, encoder_input_layout, encoder_output_layout
@@ -40,7 +39,7 @@ def test_payload_widths_follow_the_config():
     assert out["high"].shape.elem_shape.width == 6
     # + per element its sum within its block (0..14), the block's and the pair's costs
     assert Shape.cast(out).width == 8 * (2 + 6 + 6) + 8 * 4 + 5 + 5 + 1
-    assert EncodingUnit.LATENCY == pipeline.ENCODER
+    assert EncodingUnit.LATENCY == vectors.documented_latency("encoding_unit")
 
 
 def _encode_beats_in_amaranth(config, mode, x_cur, x_prev, valid, backpressure):

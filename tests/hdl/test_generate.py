@@ -11,6 +11,8 @@ from ditto.cli import main
 from ditto.config import preset
 from ditto.hdl.compute_unit import PeShape, lane_group_layout
 from ditto.hdl.generate import COMPONENTS, generate, layout_fields
+from ditto.verif.amaranth_sim import run_testbench
+from ditto.verif.vectors import REGISTER_STAGES, documented_latency
 
 TINY = preset("tiny")
 
@@ -46,6 +48,56 @@ def _verilog_ports(text, top):
     return names, ports
 
 
+#: Latency each component's contract gives (the register stages its docstring lists,
+#: ``ditto.verif.vectors.REGISTER_STAGES``); the cores' depends on the data (None).
+LATENCY_BY_CONTRACT = {**{name: documented_latency(name) for name in REGISTER_STAGES},
+                       "ditto_core": None, "dense_core": None}
+
+#: Per fixed-latency component: its input and output stream and the fields of one input
+#: beat that must produce an output beat (a group or a beat that ends a row).
+LATENCY_PROBES = {
+    "encoding_unit": ("i", "o", {"last": 1}),
+    "compute_unit": ("i", "o", {"first": 1, "last": 1}),
+    "accumulation_buffer": ("i", "o", {}),
+    "dispatcher": ("i", "o", {"last": 1}),
+    "defo_unit": ("query", "answer", {"step": 2}),
+}
+
+
+def measured_latency(name, config):
+    """Cycles from one beat's transfer into the idle component, with the output ready, to
+    the first cycle its output is valid (the contract: a beat transferred in cycle ``t``
+    is valid on the output in cycle ``t + latency``)."""
+    dut = COMPONENTS[name].build(config)
+    source, sink, fields = LATENCY_PROBES[name]
+    i, o = getattr(dut, source), getattr(dut, sink)
+    measured = []
+
+    async def bench(ctx):
+        ctx.set(o.ready, 1)
+        for field, value in fields.items():
+            ctx.set(getattr(i.payload, field), value)
+        ctx.set(i.valid, 1)
+        while not ctx.get(i.ready):
+            await ctx.tick()
+        await ctx.tick()  # the transfer, in cycle t
+        ctx.set(i.valid, 0)
+        cycles = 1
+        while not ctx.get(o.valid) and cycles < 20:
+            await ctx.tick()
+            cycles += 1
+        measured.append(cycles)
+
+    run_testbench(dut, bench)
+    return measured[0]
+
+
+@pytest.mark.parametrize("name", sorted(LATENCY_PROBES))
+def test_each_component_has_the_latency_its_contract_documents(name):
+    assert COMPONENTS[name].cls.LATENCY is not None
+    assert measured_latency(name, TINY) == LATENCY_BY_CONTRACT[name]
+
+
 @pytest.mark.parametrize("config", [TINY, preset("default")], ids=lambda c: c.slug)
 def test_manifest_port_map_matches_the_verilog(tmp_path, config):
     manifest = generate(config, tmp_path)
@@ -54,7 +106,7 @@ def test_manifest_port_map_matches_the_verilog(tmp_path, config):
     assert manifest["files"] == sorted(e["file"] for e in manifest["components"].values())
     assert json.loads((tmp_path / "manifest.json").read_text()) == manifest
     for name, entry in manifest["components"].items():
-        assert entry["latency"] == COMPONENTS[name].cls.LATENCY
+        assert entry["latency"] == LATENCY_BY_CONTRACT[name], name
         names, ports = _verilog_ports((tmp_path / entry["file"]).read_text(), entry["top"])
         assert sorted(names) == sorted(p["name"] for p in entry["ports"])
         for port in entry["ports"]:

@@ -11,7 +11,7 @@ from amaranth.lib.wiring import In, Out
 
 from ditto.cli import main
 from ditto.config import ConfigError, preset
-from ditto.flow import synth
+from ditto.flow import area, synth
 from ditto.flow.sweep import pareto_flags, sweep_configs
 from ditto.flow.tools import run_tool
 from ditto.hdl.dispatch import KEEP
@@ -117,15 +117,47 @@ def test_synth_tiny_generic_structure_and_memory_bits(tmp_path, monkeypatch):
     # The core holds the dispatcher: it cannot be smaller.
     assert (parts["ditto_core"]["generic"]["transistors"]
             > parts["dispatcher"]["generic"]["transistors"])
-    # Equal-area comparison: cycles from the cycle model on the same workload.
-    workload = analyze(fixture_layers(), config)
-    ratios = result["equal_area"]["ratios"]
-    speedup = workload["totals"]["cycles_dense"] / workload["totals"]["cycles_ditto"]
-    assert ratios["speedup"] == pytest.approx(speedup)
-    assert ratios["speedup_equal_area"] == pytest.approx(speedup / ratios["area"])
+    # Equal-area comparison (its arithmetic: test_equal_area_of_hand_worked_figures), on
+    # the cycle model's cycles of the same workload and these areas.
+    workload = analyze(fixture_layers(), config)["totals"]
+    comparison = result["equal_area"]
+    ratios = comparison["ratios"]
+    assert comparison["cores"]["ditto_core"]["cycles"] == workload["cycles_ditto"]
+    assert comparison["cores"]["dense_core"]["cycles"] == workload["cycles_dense"]
+    # Both cores hold the same memories, so adding them moves the area ratio from the
+    # logic-only ratio towards 1, and the larger core loses speedup at equal area.
+    assert 1 < ratios["area"] < ratios["logic_area"]
+    assert ratios["speedup_equal_area"] < ratios["speedup"]
     text = report.read_text()
     assert "| ditto_core |" in text and "Equal-area comparison" in text
     assert (report.parent / "area-equal-area.png").stat().st_size > 0
+
+
+def test_equal_area_of_hand_worked_figures():
+    """Ditto 10,000 logic transistors, Dense 2,000, both 1,000 memory bits at 6 transistors
+    a bit: areas 16,000 and 8,000, ratio 2 (logic alone: 5). Dense 1,200 cycles, Ditto 300
+    (240 with Defo): speedups 4 and 5, at equal area 4 / 2 = 2 and 5 / 2 = 2.5; on ECP5
+    Ditto at 50 MHz, Dense at 100: 2 x 50 / 100 = 1 in time. Throughput per area: 10^9 /
+    300 runs per 10^9 cycles over 0.016 M transistors = 208,333,333.3."""
+    config = preset("tiny")  # 2 PEs; DittoCore 2 x 4 / 2 = 4 int8 MACs a cycle, Dense 4
+
+    def core(transistors, fmax):
+        return {"generic": {"transistors": transistors, "memory_bits": 1000},
+                "ecp5_pnr": {"fmax_mhz": fmax}}
+
+    synth_result = {"components": {"ditto_core": core(10_000, 50.0),
+                                    "dense_core": core(2_000, 100.0)}}
+    workload = {"totals": {"cycles_ditto": 300, "cycles_ditto_defo": 240,
+                           "cycles_dense": 1200, "layers": 3}}
+    comparison = area.equal_area(synth_result, workload, config)
+    ditto, dense = comparison["cores"]["ditto_core"], comparison["cores"]["dense_core"]
+    assert (ditto["area_transistors"], dense["area_transistors"]) == (16_000, 8_000)
+    assert ditto["area_per_pe"] == 8_000 and dense["area_per_act_mac"] == 2_000
+    assert ditto["throughput_per_area"] == pytest.approx(1e9 / 300 / 0.016)
+    assert comparison["ratios"] == pytest.approx({
+        "area": 2.0, "logic_area": 5.0, "area_per_pe": 2.0, "speedup": 4.0,
+        "speedup_defo": 5.0, "speedup_equal_area": 2.0, "speedup_equal_area_defo": 2.5,
+        "speedup_equal_area_time_ecp5": 1.0})
 
 
 def test_synth_ice40_places_and_routes_the_wrapped_dense_core(tmp_path, monkeypatch):

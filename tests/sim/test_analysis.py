@@ -47,13 +47,58 @@ def test_class_fractions_sum_to_one_and_totals_add_up(report):
     assert [s["step"] for s in report["steps"]] == [1, 2, 3]
 
 
-def test_defo_never_chooses_the_more_expensive_recorded_mode(report):
-    for layer in report["layers"]:
-        # With Defo, step 2.. run in the mode whose recorded step was cheaper; the report
-        # must be consistent with running that mode.
-        assert layer["defo_mode"] in ("ACT", "DIFF")
-        if layer["defo_mode"] == "DIFF":
-            assert layer["cycles_ditto_defo"] == layer["cycles_ditto"]
+def _linear_layer(name, xs, w):
+    return LayerTrace(LayerSpec(name, LayerKind.LINEAR), [(x, w) for x in xs])
+
+
+def test_defo_runs_later_steps_in_the_mode_whose_recorded_step_was_cheaper():
+    """Three one-tile layers (16 rows, k = 24, 2 output channels: one tile of the tiny
+    core) over three steps, whose cycles the test costs itself with the cycle model:
+    ``steady`` changes a few activations by 1 (DIFF cheaper: Defo keeps DIFF); ``jumpy``
+    starts from zeros (ACT of zeros is cheap, the first difference is not: Defo goes back
+    to ACT, which is cheaper again at step 2, where small values follow large ones);
+    ``tie`` adds 20 to every activation each step (ACT and DIFF see the same FULL values:
+    equal cycles, and only a strictly cheaper DIFF wins)."""
+    rng = np.random.default_rng(3)
+    rows, k = 16, 24
+    w = rng.integers(-128, 128, (k, CONFIG.pes)).astype(np.int8)
+    big = rng.integers(40, 128, (rows, k)) * rng.choice([-1, 1], (rows, k))
+    nudge = (rng.random((3, rows, k)) < 0.1) * rng.choice([-1, 1], (3, rows, k))
+    steady = [np.clip(big + nudge[:t].sum(axis=0), -128, 127).astype(np.int8)
+              for t in (1, 2, 3)]
+    small = rng.integers(1, 16, (rows, k)).astype(np.int8)
+    jumpy = [np.zeros((rows, k), np.int8), big.astype(np.int8), small]
+    tie = [np.full((rows, k), 20 * (t + 1), np.int8) for t in range(3)]
+    layers = [_linear_layer("steady", steady, w), _linear_layer("jumpy", jumpy, w),
+              _linear_layer("tie", tie, w)]
+    report = analyze(layers, CONFIG)
+
+    def act(x):
+        return ditto_tile_cycles(lane_costs(x, CONFIG), CONFIG)
+
+    def diff(x, x_prev):
+        return ditto_tile_cycles(lane_costs(x.astype(np.int16) - x_prev, CONFIG), CONFIG)
+
+    modes = {}
+    for row, (name, xs) in zip(report["layers"], [("steady", steady), ("jumpy", jumpy),
+                                                   ("tie", tie)], strict=True):
+        acts = [act(x) for x in xs]
+        diffs = [None] + [diff(xs[t], xs[t - 1]) for t in (1, 2)]
+        # The paper's rule: DIFF from step 2 on only if step 1 (DIFF) took strictly fewer
+        # cycles than step 0 (ACT).
+        mode = "DIFF" if diffs[1] < acts[0] else "ACT"
+        later = diffs[2] if mode == "DIFF" else acts[2]
+        assert row["name"] == name
+        assert row["defo_mode"] == mode, name
+        assert row["cycles_act"] == sum(acts), name
+        assert row["cycles_ditto"] == acts[0] + diffs[1] + diffs[2], name
+        assert row["cycles_ditto_defo"] == acts[0] + diffs[1] + later, name
+        assert row["cycles_dense"] == 3 * dense_tile_cycles(rows, k, CONFIG), name
+        modes[name] = (mode, acts, diffs)
+    # The layers take both branches, and the tie really is one.
+    assert modes["steady"][0] == "DIFF" and modes["jumpy"][0] == modes["tie"][0] == "ACT"
+    assert modes["tie"][2][1] == modes["tie"][1][0]
+    assert modes["jumpy"][2][2] > modes["jumpy"][1][2]  # Defo saves cycles there
 
 
 def test_more_similar_trajectories_have_more_zeros():

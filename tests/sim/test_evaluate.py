@@ -43,7 +43,11 @@ def test_traffic_and_energy_by_hand():
             "prev_output_words": 2}
     assert traffic(work, "ditto", CONFIG)["total"] == 10 + 10 + 5 + 4 * 2 + 4 * 2
     assert traffic(work, "dense", CONFIG)["total"] == 10 + 5 + 4 * 2
-    assert multiply_pj(5, 8) == pytest.approx(0.2 * 40 / 64)
+    # 8 x 8 is Horowitz's figure itself; a 5 x 8 multiplier has 40 of its 64 partial
+    # products: 0.2 * 40 / 64 = 0.125 pJ; 4 x 8 half of them: 0.1 pJ.
+    assert multiply_pj(8, 8) == pytest.approx(0.2)
+    assert multiply_pj(5, 8) == pytest.approx(0.125)
+    assert multiply_pj(4, 8) == pytest.approx(0.1)
     ditto = energy(work, "ditto", CONFIG)
     assert ditto["multiply"] == pytest.approx(6 * 0.125)
     assert ditto["sram"] == pytest.approx(2.5 * (80 + 6 + 4 * 2 * 10))
@@ -53,16 +57,79 @@ def test_traffic_and_energy_by_hand():
     assert dense["total"] == pytest.approx(dense["on_chip"] + dense["dram"])
 
 
-def test_evaluate_totals_are_consistent_with_the_analysis():
+def _one_layer_report(cycles_ditto, cycles_ditto_defo, cycles_dense, lane_slots_issued,
+                      work_ditto, work_dense):
+    layer = {"name": "fc", "group": "linear", "elements": 10, "zero": 0.0, "low": 0.0,
+             "full": 1.0, "defo_mode": "DIFF", "cycles_ditto": cycles_ditto,
+             "cycles_ditto_defo": cycles_ditto_defo, "cycles_dense": cycles_dense,
+             "ideal_speedup": 2.0, "lane_slots_issued": lane_slots_issued,
+             "work_ditto": work_ditto, "work_ditto_defo": work_ditto, "work_dense": work_dense}
+    totals = {"layers": 1, "cycles_ditto": cycles_ditto, "cycles_ditto_defo": cycles_ditto_defo,
+              "cycles_dense": cycles_dense, "ideal_speedup": 2.0, "layers_act_by_defo": 0}
+    return {"layers": [layer], "totals": totals}
+
+
+def test_evaluate_a_hand_worked_layer():
+    """One layer whose every figure is worked out by hand (tiny: 4 lanes, 5-bit lanes, 2 PEs,
+    32-bit words of 4 bytes)."""
+    ditto = {"scanned": 10, "scanned_diff": 0, "lane_mults": 8, "output_beats": 1,
+             "output_beats_diff": 0, "value_bytes": 10}
+    dense = {"scanned": 10, "int8_mults": 20, "output_beats": 1, "value_bytes": 10}
+    report = _one_layer_report(200, 150, 600, 400, ditto, dense)
+    result = evaluate(report, CONFIG, areas={"ditto_core": 3.0, "dense_core": 2.0},
+                      bandwidth_gbps=0.01, clock_mhz=500.0)
+    # Speedups: 600 / 200 = 3 and 600 / 150 = 4; at equal area (3.0 / 2.0 = 1.5 times
+    # the area) 3 / 1.5 = 2 and 4 / 1.5 = 8 / 3.
+    assert result["speedup"] == pytest.approx(3.0)
+    assert result["speedup_defo"] == pytest.approx(4.0)
+    assert result["area"]["ratio"] == pytest.approx(1.5)
+    assert result["speedup_equal_area"] == pytest.approx(2.0)
+    assert result["speedup_equal_area_defo"] == pytest.approx(8 / 3)
+    # 400 lane slots over 200 cycles of 4 lanes: half the lanes busy.
+    assert result["lane_utilisation"] == pytest.approx(0.5)
+    # Ditto, in pJ: encode 10 x 0.03 = 0.3; multiply 8 x 0.125 = 1.0; add 8 x 0.1 = 0.8;
+    # SRAM 2.5 x (10 scanned + 8 weight bytes + 4 bytes x 2 PEs x 1 beat) = 2.5 x 26 = 65;
+    # registers 0.03 x 8 x 4 = 0.96; on chip 68.06; DRAM 10 bytes x 243.75 = 2437.5.
+    # Dense: multiply 20 x 0.2 = 4; add 20 x 0.1 = 2; SRAM 2.5 x (10 + 20 + 8) = 95;
+    # registers 0.03 x 20 x 4 = 2.4; on chip 103.4; DRAM 2437.5.
+    e = result["energy_pj"]
+    assert e["ditto"]["encode"] == pytest.approx(0.3)
+    assert e["ditto"]["multiply"] == pytest.approx(1.0)
+    assert e["ditto"]["sram"] == pytest.approx(65.0)
+    assert e["ditto"]["on_chip"] == pytest.approx(68.06)
+    assert e["ditto"]["total"] == pytest.approx(2505.56)
+    assert e["dense"]["on_chip"] == pytest.approx(103.4)
+    assert e["dense"]["total"] == pytest.approx(2540.9)
+    assert result["energy_ratio"] == pytest.approx(2505.56 / 2540.9)
+    assert result["energy_ratio_on_chip"] == pytest.approx(68.06 / 103.4)
+    # Roofline: 0.01 GB/s at 500 MHz moves 0.02 bytes a cycle, so the 10 bytes of either
+    # core take 500 cycles: Ditto (200 cycles) is memory-bound at 500, Dense (600) is not.
+    roof = result["roofline"]
+    assert roof["bytes_per_cycle"] == pytest.approx(0.02)
+    assert roof["roofline_cycles_ditto"] == pytest.approx(500)
+    assert roof["roofline_cycles_dense"] == pytest.approx(600)
+    assert roof["speedup"] == pytest.approx(1.2)
+    assert (roof["memory_bound_layers_ditto"], roof["memory_bound_layers_dense"]) == (1, 0)
+
+
+def test_evaluate_on_the_fixture_workload_behaves_like_a_speedup():
     report = analyze(fixture_layers(), CONFIG)
-    result = evaluate(report, CONFIG, areas={"ditto_core": 3.0, "dense_core": 2.0})
     t = report["totals"]
-    assert result["speedup"] == pytest.approx(t["cycles_dense"] / t["cycles_ditto"])
-    assert result["speedup_equal_area"] == pytest.approx(result["speedup"] / 1.5)
-    assert 0 < result["lane_utilisation"] <= 1
-    assert result["energy_ratio"] == pytest.approx(
-        result["energy_pj"]["ditto"]["total"] / result["energy_pj"]["dense"]["total"])
-    assert len(result["layers"]) == t["layers"]
+    same = evaluate(report, CONFIG, areas={"ditto_core": 2.0, "dense_core": 2.0})
+    # Equal areas: the equal-area speedup is the speedup; a Ditto core twice as large
+    # halves it, one a third as large triples it.
+    assert same["speedup_equal_area"] == pytest.approx(same["speedup"])
+    larger = evaluate(report, CONFIG, areas={"ditto_core": 4.0, "dense_core": 2.0})
+    smaller = evaluate(report, CONFIG, areas={"ditto_core": 1.0, "dense_core": 3.0})
+    assert larger["speedup_equal_area"] == pytest.approx(same["speedup"] / 2)
+    assert smaller["speedup_equal_area"] == pytest.approx(same["speedup"] * 3)
+    # The same workload with fewer Dense cycles is a smaller speedup; equal cycles none.
+    dense_faster = dict(report, totals=dict(t, cycles_dense=t["cycles_dense"] // 2))
+    assert evaluate(dense_faster, CONFIG)["speedup"] < same["speedup"]
+    level = dict(report, totals=dict(t, cycles_dense=t["cycles_ditto"]))
+    assert evaluate(level, CONFIG)["speedup"] == pytest.approx(1.0)
+    assert 0 < same["lane_utilisation"] <= 1
+    assert len(same["layers"]) == t["layers"]
     # A starved memory system makes every layer memory-bound on both cores.
     slow = evaluate(report, CONFIG, bandwidth_gbps=1e-6)
     assert slow["roofline"]["memory_bound_layers_dense"] == t["layers"]

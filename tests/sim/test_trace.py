@@ -14,6 +14,7 @@ from ditto.cli import main
 from ditto.config import preset
 from ditto.sim.capture import CaptureError, capture_trace, karras_sigmas, sample
 from ditto.sim.exactness import check_exactness
+from ditto.sim.layers import layer_operands
 from ditto.sim.report import write_markdown_report
 from ditto.sim.trace import TRACE_VERSION, TraceFile, analyze_trace, write_trace
 
@@ -69,18 +70,33 @@ def test_diff_equals_the_plain_integer_product_on_real_data(captured):
 
 
 def test_a_corrupted_difference_is_caught(captured):
-    """The exactness check is not vacuous: a wrong previous output is detected."""
+    """The exactness check is not vacuous: it compares the DIFF step's output with the
+    product of the step's own (changed) activations, so a reference that still holds the
+    unchanged step's product is caught, at exactly the outputs the change reaches."""
     path, _ = captured
     with TraceFile(path) as trace:
         layer = next(trace.layers())
     x0, w = layer.steps[0]
     x1 = x0.copy()
-    x1.flat[0] = np.int8(-x1.flat[0] - 1)  # an activation that really changed
-    broken = type(layer)(layer.spec, [(x0, w), (x1, w)])
-    result = check_exactness([broken], CONFIG,
-                             reference=lambda a, b: np.zeros((a.shape[0], a.shape[1],
-                                                              b.shape[2]), np.int64))
-    assert result.mismatches
+    x1.flat[0] = np.int8(-x1.flat[0] - 1)  # an activation that really changed (v -> -v-1)
+    changed = type(layer)(layer.spec, [(x0, w), (x1, w)])
+
+    def int64_product(x):
+        a, b = layer_operands(layer.spec, x, w)
+        return np.matmul(a.astype(np.int64), b.astype(np.int64))
+
+    stale, fresh = int64_product(x0), int64_product(x1)
+    reached = int(np.count_nonzero(stale != fresh))
+    assert reached > 0, "the changed activation must reach some output"
+    # The plain product of each step's own operands: no mismatch at either step.
+    honest = check_exactness([changed], CONFIG,
+                             reference=lambda a, b: np.matmul(a.astype(np.int64),
+                                                              b.astype(np.int64)))
+    assert honest.mismatches == []
+    # The unchanged step's product at every step: step 0 agrees, step 1 differs exactly
+    # where the changed activation reaches (a check that ignored x1 would see none).
+    result = check_exactness([changed], CONFIG, reference=lambda a, b: stale)
+    assert result.mismatches == [f"{layer.spec.name} step 1: {reached} outputs differ"]
 
 
 def test_analyze_trace_reports_steps_with_sigma_and_writes_plots(captured, tmp_path):
