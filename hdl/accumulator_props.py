@@ -15,7 +15,7 @@ from amaranth.hdl import Assert, Elaboratable, Module, Mux, Signal, Value
 from ditto.config import DittoConfig, preset
 
 from .accumulator import AccumulationBuffer, accumulator_input_layout, accumulator_output_layout
-from .props import FormalProperty, drive_free, no_reset
+from .props import FormalProperty, free_stream_inputs, no_reset
 
 __all__ = ["FORMAL_CONFIG", "PROPERTIES", "AccumulationBufferHarness"]
 
@@ -52,13 +52,9 @@ class AccumulationBufferHarness(Elaboratable):
         m = Module()
         no_reset(m)
         m.submodules.dut = dut = self.buffer(config=config)
-        beat = Signal(accumulator_input_layout(config), name="beat")
-        valid, ready = Signal(name="in_valid"), Signal(name="out_ready")
-        for signal in (beat, valid, ready):
-            drive_free(m, signal)
+        beat, valid, ready = free_stream_inputs(m, dut, accumulator_input_layout(config))
         bias = Signal.like(dut.bias, name="bias")
-        m.d.comb += [bias.eq(AnyConst(len(Value.cast(bias)))), dut.bias.eq(bias),
-                     dut.i.payload.eq(beat), dut.i.valid.eq(valid), dut.o.ready.eq(ready)]
+        m.d.comb += [bias.eq(AnyConst(len(Value.cast(bias)))), dut.bias.eq(bias)]
 
         row_sel = Signal.like(beat.row, name="row_sel")
         beat_sel = Signal(8, name="beat_sel")

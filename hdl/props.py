@@ -17,7 +17,8 @@ from amaranth.hdl import Assert, Assume, Elaboratable, Module, ResetSignal, Sign
 
 from ditto.config import DittoConfig
 
-__all__ = ["FormalProperty", "assert_stream_rules", "drive_free", "method_text", "no_reset"]
+__all__ = ["FormalProperty", "assert_stream_rules", "drive_free", "free_stream_inputs",
+           "method_text", "no_reset"]
 
 
 @dataclass(frozen=True)
@@ -93,3 +94,15 @@ def assert_stream_rules(m: Module, stream, name: str) -> None:
         m.d.comb += Assert(stream.valid, "valid retracted before the transfer")
         m.d.comb += Assert(Value.cast(stream.payload) == Value.cast(held),
                            "payload changed while waiting for ready")
+
+
+def free_stream_inputs(m: Module, dut, layout) -> tuple[Signal, Signal, Signal]:
+    """Connect the input beat, ``i.valid`` and ``o.ready`` of ``dut`` (a component with one
+    input stream ``i`` and one output stream ``o``) to signals free in every cycle; returns
+    them (the harness adds its assumptions about the beat)."""
+    beat = Signal(layout, name="beat")
+    valid, ready = Signal(name="in_valid"), Signal(name="out_ready")
+    for signal in (beat, valid, ready):
+        drive_free(m, signal)
+    m.d.comb += [dut.i.payload.eq(beat), dut.i.valid.eq(valid), dut.o.ready.eq(ready)]
+    return beat, valid, ready
