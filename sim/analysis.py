@@ -21,6 +21,7 @@ from .cycles import dense_tile_cycles, ditto_tiles_cycles
 from .defo import DefoTable
 from .encoding import ClassCounts, class_counts, lane_costs
 from .layers import HwProduct, LayerSpec, layer_operands, step_products
+from .spatial import spatial_values
 
 __all__ = ["LayerTrace", "ProductCost", "analyze", "product_cost", "format_summary"]
 
@@ -140,9 +141,11 @@ def analyze(layers: Iterable[LayerTrace], config: DittoConfig, *,
         act_cycles, diff_cycles, dense_cycles = [], [None], []
         act_costs, diff_costs = [], [None]
         diff_total, act_paper_slots = ProductCost(), 0
+        spatial = ClassCounts()
         prev = None
         for t, (x, w) in enumerate(steps):
             a, b = layer_operands(layer.spec, np.asarray(x), np.asarray(w))
+            spatial = spatial + class_counts(spatial_values(a, config.max_rows), config)
             act = _cost_of(step_products(a, b, None, Mode.ACT, False), config)
             act_cycles.append(act.cycles_ditto)
             dense_cycles.append(act.cycles_dense)
@@ -168,6 +171,8 @@ def analyze(layers: Iterable[LayerTrace], config: DittoConfig, *,
             "group": layer.spec.group,
             "elements": counts.elements,
             **counts.fractions(),
+            # Ditto+: the class mix of the activation side's spatial differences (every step).
+            "spatial": spatial.fractions(),
             "lane_slots": counts.lane_slots,
             "ideal_speedup": act_paper_slots / max(counts.lane_slots, 1),
             "cycles_ditto": act_cycles[0] + sum(diff_cycles[1:]),
@@ -183,13 +188,15 @@ def analyze(layers: Iterable[LayerTrace], config: DittoConfig, *,
             "lane_slots_issued": sum(c.work["lane_mults"] for c in act_costs[:1] + diff_costs[1:])
             // config.pes,
             "_counts": counts,
+            "_spatial": spatial,
             "_act_paper_slots": act_paper_slots,
         })
     if not layer_rows:
         raise ValueError("the trajectory has no layers")
     totals = _totals(layer_rows)
+    totals["spatial"] = sum((row["_spatial"] for row in layer_rows), ClassCounts()).fractions()
     for row in layer_rows:
-        del row["_counts"], row["_act_paper_slots"]
+        del row["_counts"], row["_act_paper_slots"], row["_spatial"]
     steps = []
     for t in sorted(per_step):
         sigma = float(sigmas[t]) if sigmas is not None else None

@@ -12,7 +12,9 @@ from ditto.files import write_atomically
 
 __all__ = ["kind_summary", "write_markdown_report"]
 
-PAPER = {"zero": 0.4448, "low4": 0.5152, "full4": 0.0399, "layers_act": 0.14}
+PAPER = {"zero": 0.4448, "low4": 0.5152, "full4": 0.0399, "layers_act": 0.14,
+         # Ditto+ spatial differences, the paper's average (about 26 / 48 / 26 %).
+         "spatial_zero": 0.26, "spatial_low4": 0.48, "spatial_full4": 0.26}
 
 CAVEAT = ("The traced model was distilled for one-step sampling; multi-step trajectories are "
           "outside what it was trained for. Its activations are real, its images are not its "
@@ -139,6 +141,11 @@ def write_markdown_report(report: dict, path: str | os.PathLike) -> None:
         f"| larger than 4 bits | {_pct(1 - totals['zero'] - totals['low4'])} | "
         f"{_pct(PAPER['full4'])} |",
         f"| LOW: one {config['lane_bits']}-bit lane | {_pct(totals['low'])} | |",
+        f"| Ditto+ spatial differences: zero / within 4 bits / larger | "
+        f"{_pct(totals['spatial']['zero'])} / {_pct(totals['spatial']['low4'])} / "
+        f"{_pct(1 - totals['spatial']['zero'] - totals['spatial']['low4'])} | about "
+        f"{_pct(PAPER['spatial_zero'])} / {_pct(PAPER['spatial_low4'])} / "
+        f"{_pct(PAPER['spatial_full4'])} |",
         f"| FULL: two lanes | {_pct(totals['full'])} | |",
         f"| layers Defo leaves in ACT | {totals['layers_act_by_defo']} of {totals['layers']} "
         f"({_pct(layers_act)}) | about {_pct(PAPER['layers_act'])} |",
