@@ -14,6 +14,7 @@ from ditto.config import DittoConfig
 
 from . import vectors
 from .core_runner import CoreTraffic, run_core_bench
+from .coverage import Coverage
 from .runner import run_bench
 from .testbench import CLOCK_NS
 
@@ -137,7 +138,7 @@ BENCHES: dict[str, Callable[[DittoConfig, str], BenchOutcome]] = {
 
 
 def run_coverage(config: DittoConfig, *, progress: Callable[[str], None] | None = None
-                 ) -> list:
+                 ) -> list[Coverage]:
     """``ditto regress --coverage``: both cores' bulk models run the fixture's real tiles
     and the synthetic coverage tiles (``coverage.coverage_jobs``) with both traffic cases,
     every value, cycle and counter checked as in the bulk benches; returns each core's
@@ -145,7 +146,7 @@ def run_coverage(config: DittoConfig, *, progress: Callable[[str], None] | None 
     from collections import Counter
 
     from .bulk import build_bulk_model, run_bulk
-    from .coverage import Coverage, coverage_jobs
+    from .coverage import coverage_jobs
 
     coverages = []
     for core in ("ditto_core", "dense_core"):
