@@ -569,8 +569,8 @@ def _regress_coverage(config: DittoConfig) -> int:
 
 def _regress_layer(args: argparse.Namespace, config: DittoConfig) -> int:
     """``ditto regress --trace T --layer NAME [--steps A..B]``."""
+    from .flow.tools import ToolError
     from .sim.trace import TraceError
-    from .verif.bulk import BulkBuildError
     from .verif.core_runner import CoreTraffic
     from .verif.layer_regress import format_layer_runs, regress_layer
 
@@ -587,7 +587,7 @@ def _regress_layer(args: argparse.Namespace, config: DittoConfig) -> int:
     try:
         runs = regress_layer(args.trace, args.layer, config, steps=args.steps,
                              traffic=traffic, progress=_status)
-    except (TraceError, ValueError, FileNotFoundError, BulkBuildError) as error:
+    except (TraceError, ValueError, FileNotFoundError, ToolError) as error:
         raise UserError(str(error)) from None
     except AssertionError as error:
         _end_progress()

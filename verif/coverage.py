@@ -29,7 +29,7 @@ from ditto.config import DittoConfig
 from ditto.enums import Mode
 from ditto.sim.encoding import lane_costs
 
-from .tiles import TileJob, dense_jobs, ditto_jobs
+from .tiles import TileJob, beat_width, dense_jobs, ditto_jobs
 
 __all__ = ["CLASS_MIXES", "RTL_BINS", "Coverage", "coverage_jobs", "expected_bins",
            "format_coverage", "job_bins"]
@@ -43,16 +43,12 @@ RTL_BINS = {"input_stall": ("ditto_core", "dense_core"),
             "fifo_full": ("ditto_core",), "fifo_empty": ("ditto_core",)}
 
 
-def _beat_width(config: DittoConfig, core: str) -> int:
-    return config.dense_macs if core == "dense_core" else config.scan_width
-
-
 def expected_bins(config: DittoConfig, core: str) -> list[tuple[str, str]]:
     """Every ``(group, bin)`` a full coverage run of ``core`` must hit."""
     bins = []
     if core == "ditto_core":
         bins += [("class mix", name) for name in CLASS_MIXES.values()]
-    bins += [("row end", f"element {p}") for p in range(1, _beat_width(config, core) + 1)]
+    bins += [("row end", f"element {p}") for p in range(1, beat_width(config, core) + 1)]
     bins += [("command", name) for name in ("ACT", *(("DIFF",) if core == "ditto_core"
                                                        else ()), "accumulate", "bias")]
     bins += [("traffic", name) for name, cores in RTL_BINS.items() if core in cores]
@@ -62,7 +58,7 @@ def expected_bins(config: DittoConfig, core: str) -> list[tuple[str, str]]:
 def job_bins(job: TileJob, config: DittoConfig, core: str) -> Counter:
     """The stimulus bins one job hits, with their counts."""
     hits: Counter = Counter()
-    width = _beat_width(config, core)
+    width = beat_width(config, core)
     hits[("row end", f"element {(job.k - 1) % width + 1}")] += job.rows
     hits[("command", job.mode.name if core == "ditto_core" else "ACT")] += 1
     if job.accumulate:
@@ -138,7 +134,7 @@ def coverage_jobs(config: DittoConfig, core: str, *, seed: int = 0) -> list[Tile
     element by element, from one set of classes per pair, cycling through all seven;
     expected rows from plain integer arithmetic, cycles from the model."""
     rng = np.random.default_rng(seed)
-    width = _beat_width(config, core)
+    width = beat_width(config, core)
     lo, hi = config.lane_range
     rows, n = 3, config.pes
     choices = {1: [0], 2: [d for d in range(lo, hi + 1) if d],

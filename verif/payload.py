@@ -47,10 +47,15 @@ class Leaf:
             value -= 1 << self.width
         return value
 
+    @property
+    def bounds(self) -> tuple[int, int]:
+        """The smallest and largest value the field holds."""
+        low = -(1 << (self.width - 1)) if self.signed else 0
+        return low, (1 << (self.width - (1 if self.signed else 0))) - 1
+
     def encode(self, value: int) -> int:
         value = int(value)
-        low = -(1 << (self.width - 1)) if self.signed else 0
-        high = (1 << (self.width - (1 if self.signed else 0))) - 1
+        low, high = self.bounds
         if not low <= value <= high:
             raise ValueError(f"field {self.name or '<port>'}: {value} does not fit "
                              f"{'signed' if self.signed else 'unsigned'}({self.width})")
@@ -137,8 +142,7 @@ class PayloadCodec:
             if leaf.width > 63:
                 raise ValueError(f"port {self.name}: field {leaf.name} is wider than 63 bits")
             column = column.astype(np.int64)
-            low = -(1 << (leaf.width - 1)) if leaf.signed else 0
-            high = (1 << (leaf.width - (1 if leaf.signed else 0))) - 1
+            low, high = leaf.bounds
             outside = (column < low) | (column > high)
             if outside.any():
                 raise ValueError(f"field {leaf.name or '<port>'}: {column[outside][0]} does "

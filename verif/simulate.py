@@ -9,7 +9,7 @@ import numpy as np
 from ditto.hdl.core import DenseCore, command_layout
 
 from .amaranth_sim import run_testbench
-from .tiles import TileJob, activation_rows
+from .tiles import TileJob, activation_rows, beat_width
 
 __all__ = ["JobResult", "activation_beats", "run_jobs"]
 
@@ -63,7 +63,7 @@ def run_jobs(core, jobs: Sequence[TileJob], *,
     a broken core fails in seconds instead of running to a global limit."""
     config = core.config
     dense = isinstance(core, DenseCore)
-    width = config.dense_macs if dense else config.scan_width
+    width = beat_width(config, "dense_core" if dense else "ditto_core")
     exact_timing = act_ready is None and out_ready is None
     act_ready = act_ready or (lambda cycle: True)
     out_ready = out_ready or (lambda cycle: True)

@@ -18,7 +18,7 @@ from ditto.enums import Mode
 from ditto.sim.cycles import dense_tile_counters, ditto_tile_counters
 from ditto.sim.encoding import lane_costs
 
-__all__ = ["TileJob", "activation_rows", "case_operands", "dense_jobs", "ditto_jobs",
+__all__ = ["TileJob", "activation_rows", "beat_width", "case_operands", "dense_jobs", "ditto_jobs",
            "fixture_jobs"]
 
 
@@ -52,6 +52,11 @@ class TileJob:
         return {"mode": self.mode, "rows": self.rows, "row_base": self.row_base, "k": self.k,
                 "load_weights": int(self.weights is not None),
                 "accumulate": int(self.accumulate), "bias": [int(b) for b in self.bias]}
+
+
+def beat_width(config: DittoConfig, core: str) -> int:
+    """Activation elements per beat of ``core`` (``"ditto_core"`` or ``"dense_core"``)."""
+    return config.dense_macs if core == "dense_core" else config.scan_width
 
 
 def activation_rows(x_cur: np.ndarray, x_prev: np.ndarray, width: int,
