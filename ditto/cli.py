@@ -419,11 +419,12 @@ def _core_areas(config, area_file: str | None) -> dict:
              help="simulator for --rtl-sample (default: $SIM or verilator)"),
          arg("--seed", type=int, default=0, help="seed of the RTL sample"),
          arg("--area", help="'ditto synth --json' output to take the areas from "
-             "(default: a generic synthesis of both cores, cached)"),
-         arg("--bandwidth", type=float, default=25.6,
-             help="off-chip bandwidth in GB/s for the roofline (default 25.6)"),
-         arg("--clock", type=float, default=500.0,
-             help="clock in MHz for the roofline (default 500)"),
+             "(default: a generic synthesis of both cores, cached; 'none': no areas, no "
+             "equal-area figures)"),
+         arg("--defo-rule", choices=["memory", "compute"], default="memory",
+             help="what Defo compares: the probes' cycles with memory stalls (default, as "
+                  "the hardware measures them) or compute cycles only; both rules' choices "
+                  "are reported either way"),
          arg("--json", help="write the evaluation as JSON to this file"),
          arg("--report", help="write a Markdown report (PNG plots beside it)"))
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -436,7 +437,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if args.trace is not None and not Path(args.trace).is_file():
         raise UserError(f"{args.trace}: no such trace file (write one with 'ditto trace')")
-    if args.area is not None and not Path(args.area).is_file():
+    if args.area not in (None, "none") and not Path(args.area).is_file():
         raise UserError(f"--area {args.area}: no such file (write it with 'ditto synth --json')")
     def progress(index: int, name: str) -> None:
         if sys.stderr.isatty() or index % 25 == 0:
@@ -444,10 +445,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     workload = analyze_workload(config, args.trace, progress=progress)
     _end_progress()
-    areas = _core_areas(config, args.area)
+    areas = None if args.area == "none" else _core_areas(config, args.area)
     _end_progress()
-    result = evaluate(workload, config, areas=areas, bandwidth_gbps=args.bandwidth,
-                      clock_mhz=args.clock)
+    result = evaluate(workload, config, areas=areas, defo_rule=args.defo_rule)
     if args.rtl_sample:
         trace = workload["workload"]["file"] if workload["workload"]["source"] == "trace" else None
         try:

@@ -17,7 +17,11 @@ from pathlib import Path
 
 from ditto import pipeline
 
-__all__ = ["ConfigError", "DittoConfig", "PRESETS", "config_toml", "load_config", "preset"]
+__all__ = ["ConfigError", "DittoConfig", "MEMORY_FIELDS", "PRESETS", "config_toml",
+           "load_config", "preset"]
+
+#: Fields that describe the memory system around the cores, not the cores themselves.
+MEMORY_FIELDS = ("onchip_bytes", "dram_mbps", "clock_mhz")
 
 
 class ConfigError(ValueError):
@@ -76,6 +80,18 @@ class DittoConfig:
     defo_entries, defo_cycle_bits : int
         Layers the Defo table holds and the width of its recorded cycle counts (the paper's
         table: 512 entries).
+
+    Memory system (``ditto evaluate``; no effect on the generated hardware)
+    ------------------------------------------------------------------------
+    onchip_bytes : int
+        Capacity of the on-chip buffer that both cores share the same way: it keeps weights,
+        then (DittoCore) the previous step's activations and outputs, across steps
+        (``ditto.sim.memory``, docs/evaluation.md). 0: nothing stays on chip. Default: the
+        paper's 192 MB (read as MiB); docs/evaluation.md plots the energy against it.
+    dram_mbps : int
+        Off-chip bandwidth in MB/s (10**6 bytes per second).
+    clock_mhz : int
+        Core clock in MHz, which turns the bandwidth into bytes per cycle.
     """
 
     act_bits: int = 8
@@ -94,6 +110,9 @@ class DittoConfig:
     dense_macs: int = 2
     defo_entries: int = 512
     defo_cycle_bits: int = 32
+    onchip_bytes: int = 192 * 2**20
+    dram_mbps: int = 25_600
+    clock_mhz: int = 500
     name: str = "custom"
 
     def __post_init__(self):
@@ -103,10 +122,13 @@ class DittoConfig:
         for field in ("act_bits", "weight_bits", "lane_bits", "acc_bits", "lanes", "pes",
                       "scan_width", "dispatch_groups", "dispatch_depth", "weight_depth",
                       "max_rows", "max_reduction", "dense_macs", "defo_entries",
-                      "defo_cycle_bits"):
+                      "defo_cycle_bits", "dram_mbps", "clock_mhz"):
             value = getattr(self, field)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 fail(field, "must be a positive integer")
+        if (not isinstance(self.onchip_bytes, int) or isinstance(self.onchip_bytes, bool)
+                or self.onchip_bytes < 0):
+            fail("onchip_bytes", "must be a whole number of bytes, 0 or more")
         if self.act_bits != 8:
             fail("act_bits", "only 8-bit activations are implemented")
         if self.weight_bits != 8:
@@ -166,6 +188,11 @@ class DittoConfig:
     @property
     def acc_range(self) -> tuple[int, int]:
         return _signed_range(self.acc_bits)
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        """Off-chip bytes per core cycle: ``dram_mbps`` over ``clock_mhz``."""
+        return self.dram_mbps / self.clock_mhz
 
     @property
     def max_difference_product(self) -> int:
@@ -231,17 +258,20 @@ class DittoConfig:
     def slug(self) -> str:
         """Short name for build directories, test ids and report rows: the name and the
         fields most often varied; when another field differs from the preset of that name
-        (or from the defaults), a hash of all fields follows, so two different configs never
-        share a build directory."""
+        (or from the defaults), a hash of all hardware fields follows, so two different
+        designs never share a build directory. The memory-system fields
+        (:data:`MEMORY_FIELDS`) change no hardware and are left out."""
         mode = "" if self.act_classify else "-paperact"
         slug = (f"{self.name}-p{self.pes}e{self.scan_width}l{self.lane_bits}"
                 f"g{self.dispatch_groups}q{self.dispatch_depth}a{self.acc_bits}{mode}")
         shown = {"name", "pes", "scan_width", "lane_bits", "dispatch_groups",
                  "dispatch_depth", "acc_bits", "act_classify"}
         reference = PRESETS.get(self.name, DittoConfig()).as_dict()
-        if any(value != reference[field] for field, value in self.as_dict().items()
+        hardware = {field: value for field, value in self.as_dict().items()
+                    if field not in MEMORY_FIELDS}
+        if any(value != reference[field] for field, value in hardware.items()
                if field not in shown):
-            text = json.dumps(self.as_dict(), sort_keys=True)
+            text = json.dumps(hardware, sort_keys=True)
             slug += "-" + hashlib.sha256(text.encode()).hexdigest()[:8]
         return slug
 
@@ -262,6 +292,9 @@ PRESETS: dict[str, DittoConfig] = {
     "wide": DittoConfig(name="wide", pes=32, scan_width=64),
     # The paper's ACT mode (every activation two lanes) and 16 PEs.
     "paper": DittoConfig(name="paper", pes=16, act_classify=False),
+    # A chip-sized design for the roofline (docs/evaluation.md): 512 PEs at 1 GHz on one
+    # HBM2 stack (256 GB/s).
+    "scaled": DittoConfig(name="scaled", pes=512, clock_mhz=1000, dram_mbps=256_000),
 }
 
 

@@ -195,8 +195,10 @@ class ComputeUnit(wiring.Component):
     - Throughput: one group per cycle while ``o`` is ready (or not holding a beat).
     - Backpressure: while an output beat waits (``o.valid & ~o.ready``) the whole pipeline
       holds and ``i.ready`` is low: ``i.ready = ~o.valid | o.ready``.
-    - Rows: a row is the groups from one with ``first`` to the next with ``last`` (one group
-      may carry both). A group without ``first`` adds to the running partial sum.
+    - Rows: a row is the groups up to one with ``last`` (one group may carry ``first`` and
+      ``last``). A group with ``first`` starts from 0, a group without adds to the running
+      partial sum, which the register keeps after a row's output: a row whose first group
+      has no ``first`` continues from the previous row's sum (DittoCore's SPATIAL chain).
     - Reset: clears the pipeline's valid bits; the partial sum is cleared by the next
       ``first``.
 

@@ -33,8 +33,11 @@ def command_layout(config: DittoConfig) -> data.StructLayout:
     Fields
     ------
     mode : Mode
-        ACT: encode the activations ``x_cur``; DIFF: encode ``x_cur - x_prev``. (DenseCore
-        has no difference mode and multiplies ``x`` either way.)
+        ACT: encode the activations ``x_cur``; DIFF: encode ``x_cur - x_prev``, the
+        difference to the previous step; SPATIAL: encode ``x_cur - x_prev`` with ``x_prev``
+        the tile's previous row (0 for its first row), and chain the rows in the PEs: each
+        row's sum starts from the previous row's, so that row ``i`` sums to ``x_i W``.
+        (DenseCore has no difference mode and multiplies ``x`` in every mode.)
     rows : 1 .. max_rows
     row_base : 0 .. max_rows - rows
         First accumulation-buffer row of the tile (tiles may keep outputs side by side).
@@ -44,7 +47,8 @@ def command_layout(config: DittoConfig) -> data.StructLayout:
         Load ``k`` weight rows before the activations (0: reuse the loaded ones).
     accumulate : 1
         1: add each row's sums to the stored row (a DIFF step, or a later reduction chunk);
-        0: store ``bias + sums`` (an ACT step's first chunk, or a standalone product).
+        0: store ``bias + sums`` (an ACT or SPATIAL step's first chunk, or a standalone
+        product).
     bias : ArrayLayout(signed(acc_bits), pes)
         Added to each row's outputs when they are stored (not accumulated).
     """
@@ -94,6 +98,8 @@ class _TileCore(HasConfig, wiring.Component):
     #: A skid register in front of the group stage, so that the front end sees a registered
     #: ready (below).
     GROUP_SKID = False
+    #: SPATIAL commands chain a tile's rows in the PEs (below); otherwise they run as ACT.
+    CHAIN_ROWS = False
 
     def __init__(self, *, config: DittoConfig, beat_layout, pe_shape: PeShape, asic: bool):
         self._config = check_config(self, config)
@@ -244,8 +250,21 @@ class _TileCore(HasConfig, wiring.Component):
             m.d.sync += [staged_valid.eq(arriving_valid), staged.eq(arriving),
                          weighed_valid.eq(staged_valid), weighed.eq(staged),
                          *(w.eq(read.data) for w, read in zip(weights, reads, strict=True))]
+        # SPATIAL rows chain in the PEs' partial-sum registers, which keep a row's sum after
+        # its output: only the tile's first row clears them (``first``), each later row
+        # starts from the sum of the row before it, ``y_i = y_{i-1} + (x_i - x_{i-1}) W``.
+        # ``restart`` is a register, set by the command and after each row, so the PEs'
+        # ``first`` stays one gate after registers.
+        first = weighed.first
+        if self.CHAIN_ROWS:
+            restart = Signal()  # the next row to reach the PEs starts from 0
+            with m.If(weighed_valid & pes[0].i.ready & weighed.last):
+                m.d.sync += restart.eq(cmd.mode != Mode.SPATIAL)
+            with m.If(self.cmd.valid & self.cmd.ready):
+                m.d.sync += restart.eq(1)
+            first = weighed.first & restart
         for index, pe in enumerate(pes):
-            m.d.comb += [pe.i.valid.eq(weighed_valid), pe.i.payload.first.eq(weighed.first),
+            m.d.comb += [pe.i.valid.eq(weighed_valid), pe.i.payload.first.eq(first),
                          pe.i.payload.last.eq(weighed.last)]
             for lane, weight in enumerate(weights):
                 m.d.comb += [pe.i.payload.lanes[lane].operand.eq(weighed.lanes[lane].operand),
@@ -287,9 +306,13 @@ class DittoCore(_TileCore):
     - Timing: with ``act`` and ``weights`` always valid and ``out`` always ready,
       ``counters.cycles`` equals ``ditto.sim.cycles.ditto_tile_cycles`` exactly. Any
       stream may stall; the values stay exact, only the cycles grow.
-    - Values: ``out.y`` of a row is ``v @ W`` plus ``bias`` (``accumulate`` = 0) or plus the
-      stored row (``accumulate`` = 1), with ``v = x_cur`` (ACT) or ``x_cur - x_prev``
-      (DIFF), exactly, in ``acc_bits``.
+    - Values: ``out.y`` of a row is ``s`` plus ``bias`` (``accumulate`` = 0) or plus the
+      stored row (``accumulate`` = 1), exactly, in ``acc_bits``: in ACT and DIFF mode
+      ``s = v @ W`` with ``v = x_cur`` (ACT) or ``x_cur - x_prev`` (DIFF); in SPATIAL mode
+      ``s`` is the running sum of ``(x_cur - x_prev) @ W`` over the tile's rows up to this
+      one, which is ``x_cur @ W`` when the feeder sends, as ``x_prev``, the row before
+      (0 for the tile's first row). The rows' classes, lane operands and cycles are those
+      of ``x_cur - x_prev`` in DIFF and SPATIAL mode alike.
 
     Parameters
     ----------
@@ -312,6 +335,7 @@ class DittoCore(_TileCore):
     # DenseCore's front end is its input handshake; a skid there bought nothing on ECP5
     # and cost 9,650 transistors (docs/synthesis.md).
     GROUP_SKID = True
+    CHAIN_ROWS = True
 
     def __init__(self, *, config: DittoConfig, asic: bool = False):
         self._beat_width = config.scan_width
@@ -376,7 +400,8 @@ class DenseCore(_TileCore):
     """The dense int8 baseline ("ITC"): ``dense_macs`` int8 x int8 multiply-accumulates per
     PE and cycle, no classification or skipping; otherwise the same tile protocol,
     command, weight and output streams, accumulation buffer and counters as
-    :class:`DittoCore` (DIFF mode is run as ACT: a dense core has no difference mode).
+    :class:`DittoCore` (DIFF and SPATIAL commands run as ACT: a dense core has no
+    difference mode, and its PEs never chain rows; its feeder sends the plain rows).
 
     Timing: with ``act`` and ``weights`` always valid and ``out`` always ready,
     ``counters.cycles`` equals ``ditto.sim.cycles.dense_tile_cycles`` exactly.

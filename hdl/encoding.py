@@ -46,7 +46,8 @@ def encoder_input_layout(config: DittoConfig) -> data.StructLayout:
     Fields
     ------
     x_cur, x_prev : ArrayLayout(signed(act_bits), scan_width)
-        Current and previous activations (``x_prev`` is ignored in ACT mode).
+        Current and previous activations: the previous step's (DIFF) or the previous row's
+        (SPATIAL); ``x_prev`` is ignored in ACT mode.
     valid : unsigned(scan_width)
         Bit ``n`` set when element ``n`` is real; clear bits are padding (the end of a row)
         and encode as ZERO with zero operands.
@@ -102,7 +103,9 @@ class EncodingUnit(HasConfig, wiring.Component):
     """Classify a beat of ``scan_width`` elements and split it into lane operands.
 
     Per element ``n`` whose ``valid`` bit is set, the encoded value is
-    ``v = x_cur[n] - x_prev[n]`` in DIFF mode and ``v = x_cur[n]`` in ACT mode, and
+    ``v = x_cur[n] - x_prev[n]`` in DIFF and SPATIAL mode (the encoder does not know whether
+    ``x_prev`` is the previous step or the previous row) and ``v = x_cur[n]`` in ACT mode,
+    and
 
     - ZERO if ``v == 0``: ``high = low = 0``;
     - LOW if ``v`` fits a signed ``lane_bits`` lane: ``high = 0``, ``low = v``;
@@ -111,7 +114,7 @@ class EncodingUnit(HasConfig, wiring.Component):
 
     In ACT mode with ``config.act_classify == False`` (the paper's ACT mode) every valid
     element is FULL, zeros included. Elements whose ``valid`` bit is clear are padding: ZERO
-    with zero operands, in both modes.
+    with zero operands, in every mode.
 
     Each element's lane cost is its class's value (ZERO 0, LOW 1, FULL 2); the output also
     carries their sums over the blocks of ``config.cost_blocks`` (``within``, ``block_costs``,
@@ -143,7 +146,7 @@ class EncodingUnit(HasConfig, wiring.Component):
     Members
     -------
     mode : In(Mode)
-        ACT or DIFF.
+        ACT, or DIFF or SPATIAL (both encode differences).
     i : In(stream.Signature(encoder_input_layout(config)))
         Input beats.
     o : Out(stream.Signature(encoder_output_layout(config)))
@@ -166,7 +169,8 @@ class EncodingUnit(HasConfig, wiring.Component):
         m = Module()
         shift = config.split_shift
         beat = self.i.payload
-        diff = self.mode == Mode.DIFF
+        # DIFF and SPATIAL differ only in what the feeder sends as ``x_prev``.
+        diff = self.mode != Mode.ACT
         # The configuration decides whether ACT mode classifies at elaboration time.
         classify = diff | int(config.act_classify)
 
@@ -199,7 +203,7 @@ class EncodingUnit(HasConfig, wiring.Component):
             m.d.comb += difference.eq(x_cur - x_prev)
             value = Mux(diff, difference, x_cur)
             real = beat.valid[n]
-            # Each condition is formed in both modes and chosen by the mode last, and zero
+            # Each condition is formed on both values and chosen by the mode last, and zero
             # is an equality of the inputs: only ``small`` waits for the subtraction.
             is_zero = Mux(diff, x_cur == x_prev, x_cur == 0)
             small = Signal(name=f"small_{n}")  # classified and fits a lane: ZERO or LOW

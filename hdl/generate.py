@@ -22,6 +22,7 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In
 
 from ditto.config import DittoConfig
+from ditto.enums import Mode
 from ditto.files import write_atomically
 
 from ._amaranth import PortDirection, never_elaborated
@@ -42,15 +43,18 @@ __all__ = ["ASIC_YOSYS_SCRIPT", "COMPONENTS", "ComponentInfo", "asic_verilog_tex
 class ComponentInfo:
     """A generated component: its class, Verilog top module name and file name.
 
-    ``build(config, asic)`` makes an instance for a config; by default ``cls(config=...)``
-    (and ``asic=`` where the class takes it). A leaf that takes its own shape instead of a
-    config (the compute unit) says how with ``from_config``.
+    ``build(config, asic)`` makes an instance for a config; by default ``cls(config=...,
+    **options)`` (and ``asic=`` where the class takes it). A leaf that takes its own shape
+    instead of a config (the compute unit) says how with ``from_config``.
     """
 
     name: str
     cls: type
     top: str
     from_config: Callable[[DittoConfig], wiring.Component] | None = None
+    #: Further keyword arguments of ``cls`` as ``(name, value)`` pairs (a tuple keeps the
+    #: description hashable).
+    options: tuple[tuple[str, object], ...] = ()
 
     @property
     def file(self) -> str:
@@ -65,8 +69,8 @@ class ComponentInfo:
         if self.from_config is not None:
             return self.from_config(config)
         if asic and self.takes_asic:
-            return self.cls(config=config, asic=True)
-        return self.cls(config=config)
+            return self.cls(config=config, asic=True, **dict(self.options))
+        return self.cls(config=config, **dict(self.options))
 
 
 COMPONENTS: dict[str, ComponentInfo] = {info.name: info for info in (
@@ -75,10 +79,22 @@ COMPONENTS: dict[str, ComponentInfo] = {info.name: info for info in (
                   lambda config: ComputeUnit(shape=PeShape.ditto(config))),
     ComponentInfo("accumulation_buffer", AccumulationBuffer, "ditto_accumulation_buffer"),
     ComponentInfo("dispatcher", ZeroSkipDispatcher, "ditto_dispatcher"),
-    ComponentInfo("defo_unit", DefoUnit, "ditto_defo_unit"),
+    # Ditto+: DittoCore runs SPATIAL too, so its Defo unit probes SPATIAL instead of ACT
+    # (faster on the real trace than probing all three modes, docs/evaluation.md).
+    ComponentInfo("defo_unit", DefoUnit, "ditto_defo_unit",
+                  options=(("probes", (Mode.SPATIAL, Mode.DIFF)),)),
     ComponentInfo("ditto_core", DittoCore, "ditto_core"),
     ComponentInfo("dense_core", DenseCore, "ditto_dense_core"),
 )}
+
+
+def _option_json(value):
+    """A component option as JSON: enum members by name, tuples as lists."""
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, (tuple, list)):
+        return [_option_json(item) for item in value]
+    return value
 
 
 def _leaf(path: tuple, shape, offset: int) -> dict:
@@ -263,7 +279,11 @@ def generate(config: DittoConfig, out_dir: str | os.PathLike, *,
     Returns
     -------
     dict
-        The manifest, as written (``files`` relative to ``out_dir``).
+        The manifest, as written (``files`` relative to ``out_dir``). Per component:
+        ``file``, ``top``, ``class``, ``options`` (the keyword arguments it was built with
+        besides ``config`` and ``asic``, :attr:`ComponentInfo.options`; enum members by
+        name, tuples as lists), ``latency`` and
+        ``ports``.
 
     The output is a function of the config (and the Amaranth version) only: the same
     config gives byte-identical files.
@@ -288,6 +308,7 @@ def generate(config: DittoConfig, out_dir: str | os.PathLike, *,
         component = info.build(config, asic=asic)
         ports = port_map(component)
         entry = {"file": info.file, "top": info.top, "class": info.cls.__name__,
+                 "options": {name: _option_json(value) for name, value in info.options},
                  "latency": info.cls.LATENCY, "ports": ports}
         if asic:
             text, instances = asic_verilog_text(component, info.top)

@@ -20,8 +20,7 @@ from ditto.enums import Mode
 from .cycles import dense_tile_cycles, ditto_tiles_cycles
 from .defo import DefoTable
 from .encoding import ClassCounts, class_counts, lane_costs
-from .layers import HwProduct, LayerSpec, layer_operands, step_products
-from .spatial import spatial_values
+from .layers import HwProduct, LayerSpec, exact_matmul, layer_operands, step_products
 
 __all__ = ["LayerTrace", "ProductCost", "analyze", "product_cost", "format_summary"]
 
@@ -60,8 +59,9 @@ class ProductCost:
 #: (one byte per value), ``weight_bytes`` the weight operand, ``output_words`` the product's
 #: results (``acc_bits`` words); for DIFF products also ``prev_value_bytes`` (the previous
 #: operand, which a difference needs) and ``prev_output_words`` (the stored outputs the
-#: differences are added to); ``scanned_diff`` and ``output_beats_diff``: the DIFF share of
-#: ``scanned`` and ``output_beats``.
+#: differences are added to); ``scanned_diff``: the share of ``scanned`` encoded as a
+#: difference of two inputs (DIFF and SPATIAL); ``output_beats_diff``: the DIFF share of
+#: ``output_beats`` (read before they are written).
 WORK_FIELDS = ("scanned", "scanned_diff", "lane_mults", "int8_mults", "output_beats",
                "output_beats_diff", "value_bytes", "prev_value_bytes", "weight_bytes",
                "output_words", "prev_output_words")
@@ -100,8 +100,9 @@ def product_cost(product: HwProduct, config: DittoConfig) -> ProductCost:
     ideal = math.ceil(counts.lane_slots / config.lanes)
     n = product.weights.shape[-1]
     diff = int(product.mode is Mode.DIFF)
+    differences = int(product.mode is not Mode.ACT)  # DIFF and SPATIAL subtract two inputs
     scanned, beats = groups * rows * k * n_blocks, groups * rows * n_blocks
-    work = {"scanned": scanned, "scanned_diff": diff * scanned,
+    work = {"scanned": scanned, "scanned_diff": differences * scanned,
             "lane_mults": counts.lane_slots * n_blocks * config.pes,
             "int8_mults": scanned * config.pes,
             "output_beats": beats, "output_beats_diff": diff * beats,
@@ -124,9 +125,10 @@ def analyze(layers: Iterable[LayerTrace], config: DittoConfig, *,
     """Analyse a trajectory; returns the report dictionary (``config``, ``layers``,
     ``steps``, ``totals``) described in docs/model.md.
 
-    Every step of every layer is costed in ACT mode and, from step 1 on, in DIFF mode, so
-    that the run without Defo (ACT, then DIFF), with Defo, and the dense baseline are all
-    reported.
+    Every step of every layer is costed in ACT and SPATIAL mode and, from step 1 on, in DIFF
+    mode (``per_step``, with the step-independent work of each mode in ``work_modes``), so
+    that any schedule of modes can be priced afterwards (``evaluate``). The report's own
+    Defo columns use the compute-only rule on ACT and DIFF (``defo_mode``).
     """
     defo = DefoTable(entries=1 << 20)
     layer_rows: list[dict] = []
@@ -138,33 +140,41 @@ def analyze(layers: Iterable[LayerTrace], config: DittoConfig, *,
         if len(steps) < 2:
             raise ValueError(f"layer {layer.spec.name}: a trajectory needs at least 2 steps, "
                              f"got {len(steps)}")
-        act_cycles, diff_cycles, dense_cycles = [], [None], []
-        act_costs, diff_costs = [], [None]
+        costs: dict[Mode, list[ProductCost | None]] = {mode: [] for mode in Mode}
         diff_total, act_paper_slots = ProductCost(), 0
         spatial = ClassCounts()
+        largest_output = 0
         prev = None
         for t, (x, w) in enumerate(steps):
             a, b = layer_operands(layer.spec, np.asarray(x), np.asarray(w))
-            spatial = spatial + class_counts(spatial_values(a, config.max_rows), config)
             act = _cost_of(step_products(a, b, None, Mode.ACT, False), config)
-            act_cycles.append(act.cycles_ditto)
-            dense_cycles.append(act.cycles_dense)
-            act_costs.append(act)
+            costs[Mode.ACT].append(act)
+            sp = _cost_of(step_products(a, b, None, Mode.SPATIAL, False,
+                                        max_rows=config.max_rows), config)
+            costs[Mode.SPATIAL].append(sp)
+            spatial = spatial + sp.counts
             if t:
                 diff = _cost_of(step_products(a, b, prev, Mode.DIFF,
                                               layer.spec.weights_change), config)
-                diff_cycles.append(diff.cycles_ditto)
-                diff_costs.append(diff)
                 diff_total = diff_total + diff
                 act_paper_slots += 2 * act.counts.elements
                 per_step[t] = per_step.get(t, ClassCounts()) + diff.counts
+            else:
+                diff = None
+            costs[Mode.DIFF].append(diff)
+            largest_output = max(largest_output,
+                                 int(np.abs(exact_matmul(a, b)).max(initial=0)))
             prev = (a, b)
+        act_cycles = [c.cycles_ditto for c in costs[Mode.ACT]]
+        diff_cycles = [None] + [c.cycles_ditto for c in costs[Mode.DIFF][1:]]
+        act_costs, diff_costs = costs[Mode.ACT], costs[Mode.DIFF]
         defo.record(index, 0, act_cycles[0])
         defo.record(index, 1, diff_cycles[1])
         defo_mode = defo.mode_for(index, 2)
         later = diff_cycles[2:] if defo_mode is Mode.DIFF else act_cycles[2:]
-        later_costs = diff_costs[2:] if defo_mode is Mode.DIFF else act_costs[2:]
         counts = diff_total.counts
+        x0, w0 = (np.asarray(v) for v in steps[0])
+        a0, b0 = layer_operands(layer.spec, x0, w0)
         layer_rows.append({
             "name": layer.spec.name,
             "kind": str(layer.spec.kind),
@@ -176,15 +186,27 @@ def analyze(layers: Iterable[LayerTrace], config: DittoConfig, *,
             "lane_slots": counts.lane_slots,
             "ideal_speedup": act_paper_slots / max(counts.lane_slots, 1),
             "cycles_ditto": act_cycles[0] + sum(diff_cycles[1:]),
-            "cycles_dense": sum(dense_cycles),
+            "cycles_dense": sum(c.cycles_dense for c in act_costs),
             "cycles_ditto_defo": act_cycles[0] + diff_cycles[1] + sum(later),
             "cycles_act": sum(act_cycles),
+            "cycles_spatial": sum(c.cycles_ditto for c in costs[Mode.SPATIAL]),
             "defo_mode": defo_mode.name,
-            # Work per core over the trajectory: Ditto ACT then DIFF (and with Defo), Dense
-            # every step from scratch.
-            "work_ditto": _work(act_costs[:1] + diff_costs[1:]),
-            "work_ditto_defo": _work(act_costs[:1] + diff_costs[1:2] + later_costs),
-            "work_dense": _work(act_costs),
+            # Per step and mode: cycles and lane multiplies (None: DIFF at step 0); the rest
+            # of a mode's work depends on the shapes only, the same every step.
+            "per_step": {mode.name: {"cycles": [c and c.cycles_ditto for c in costs[mode]],
+                                     "lane_mults": [c and c.work["lane_mults"]
+                                                    for c in costs[mode]]}
+                         for mode in Mode},
+            "cycles_dense_step": act_costs[0].cycles_dense,
+            "work_modes": {mode.name: {key: value for key, value
+                                       in next(c for c in costs[mode] if c).work.items()
+                                       if key != "lane_mults"} for mode in Mode},
+            # What one step moves off chip (sim/memory.py): the tensors as traced.
+            "memory": {"input_bytes": int(x0.size) + (int(w0.size) if layer.spec.weights_change
+                                                      else 0),
+                       "weight_bytes": 0 if layer.spec.weights_change else int(w0.size),
+                       "output_elements": a0.shape[0] * a0.shape[1] * b0.shape[2],
+                       "output_bits": largest_output.bit_length() + 1},
             "lane_slots_issued": sum(c.work["lane_mults"] for c in act_costs[:1] + diff_costs[1:])
             // config.pes,
             "_counts": counts,
@@ -207,20 +229,14 @@ def analyze(layers: Iterable[LayerTrace], config: DittoConfig, *,
             "steps": steps, "totals": totals}
 
 
-def _work(costs: list[ProductCost]) -> dict:
-    total = {}
-    for cost in costs:
-        total = add_work(total, cost.work)
-    return dict(sorted(total.items()))
-
-
 def _totals(rows: list[dict]) -> dict:
     counts = sum((row["_counts"] for row in rows), ClassCounts())
     paper_slots = sum(row["_act_paper_slots"] for row in rows)
     totals = {"layers": len(rows), "elements": counts.elements, **counts.fractions(),
               "lane_slots": counts.lane_slots,
               "ideal_speedup": paper_slots / max(counts.lane_slots, 1)}
-    for key in ("cycles_ditto", "cycles_dense", "cycles_ditto_defo", "cycles_act"):
+    for key in ("cycles_ditto", "cycles_dense", "cycles_ditto_defo", "cycles_act",
+                "cycles_spatial"):
         totals[key] = sum(row[key] for row in rows)
     totals["layers_act_by_defo"] = sum(row["defo_mode"] == "ACT" for row in rows)
     totals["speedup_vs_dense"] = totals["cycles_dense"] / max(totals["cycles_ditto"], 1)

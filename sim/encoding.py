@@ -38,12 +38,13 @@ def _check_int8(name: str, array: np.ndarray, config: DittoConfig) -> np.ndarray
 
 def operand_values(x_cur: np.ndarray, x_prev: np.ndarray | None, mode: Mode,
                    config: DittoConfig) -> np.ndarray:
-    """The values the encoder classifies, as int16: ``x_cur`` (ACT) or ``x_cur - x_prev``."""
+    """The values the encoder classifies, as int16: ``x_cur`` (ACT) or ``x_cur - x_prev``
+    (DIFF: the previous step; SPATIAL: the previous row, which the caller supplies)."""
     x_cur = _check_int8("x_cur", x_cur, config)
     if mode is Mode.ACT:
         return x_cur.astype(np.int16)
     if x_prev is None:
-        raise ValueError("DIFF mode needs the previous step's activations (x_prev)")
+        raise ValueError(f"{mode.name} mode needs the previous activations (x_prev)")
     x_prev = _check_int8("x_prev", x_prev, config)
     if x_prev.shape != x_cur.shape:
         raise ValueError(f"x_prev shape {x_prev.shape} differs from x_cur shape {x_cur.shape}")
@@ -107,9 +108,9 @@ def encode_values(values: np.ndarray, config: DittoConfig, *, classify: bool = T
 
 
 def classifies(mode: Mode, config: DittoConfig) -> bool:
-    """Whether values are classified in ``mode``: always in DIFF, in ACT if
-    ``config.act_classify`` (otherwise every value is FULL)."""
-    return mode is Mode.DIFF or config.act_classify
+    """Whether values are classified in ``mode``: always for differences (DIFF, SPATIAL), in
+    ACT if ``config.act_classify`` (otherwise every value is FULL)."""
+    return mode is not Mode.ACT or config.act_classify
 
 
 def encode(x_cur: np.ndarray, x_prev: np.ndarray | None, mode: Mode,

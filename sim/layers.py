@@ -12,6 +12,10 @@ In DIFF mode a step multiplies differences only:
   ``Y_t = Y_{t-1} + A_t @ dB + dA @ B_{t-1}``, where ``A_t @ dB`` runs on the hardware as
   ``(dB^T @ A_t^T)^T`` so that the difference is on the encoded (activation) side.
 
+In SPATIAL mode (Ditto+) a step needs no previous step: each row of ``A`` is encoded as its
+difference from the row before it in its tile (``spatial``), and the PEs chain the rows'
+products, ``Y_i = Y_{i-1} + dA_i @ B`` (``chain_tiles``).
+
 Every hardware product is computed through the lane split of ``encoding`` (``(h << s) + l``),
 so the exactness tests exercise the same decomposition as the hardware.
 """
@@ -27,6 +31,7 @@ from ditto.config import DittoConfig
 from ditto.enums import Mode
 
 from .encoding import classifies, encode_values
+from .spatial import spatial_values
 
 __all__ = ["Conv2dGeometry", "DiffLayerExecutor", "HwProduct", "LayerKind", "LayerSpec",
            "conv2d_weights_as_matmul", "exact_matmul", "im2col", "layer_operands",
@@ -172,6 +177,8 @@ class HwProduct:
     weights: np.ndarray
     mode: Mode
     transposed: bool = False
+    #: SPATIAL: rows per tile; the products of a tile's rows are chained (running sum).
+    chain_rows: int = 0
 
     def classifies(self, config: DittoConfig) -> bool:
         """Whether the encoder classifies (skips zeros, narrow lanes) in this product."""
@@ -183,14 +190,32 @@ def lane_matmul(product: HwProduct, config: DittoConfig) -> np.ndarray:
     encoded = encode_values(product.values, config, classify=product.classifies(config))
     y = (exact_matmul(encoded.high, product.weights) << config.split_shift) \
         + exact_matmul(encoded.low, product.weights)
+    if product.chain_rows:
+        y = chain_tiles(y, product.chain_rows)
     return np.swapaxes(y, -1, -2) if product.transposed else y
 
 
+def chain_tiles(products: np.ndarray, max_rows: int) -> np.ndarray:
+    """The running sum of ``products [G, M, N]`` over the rows of each tile of ``max_rows``
+    rows: what the PEs build from SPATIAL rows (``y_i = y_{i-1} + d_i W``)."""
+    out = np.empty_like(products)
+    for start in range(0, products.shape[1], max_rows):
+        tile = slice(start, start + max_rows)
+        out[:, tile] = np.cumsum(products[:, tile], axis=1)
+    return out
+
+
 def step_products(a: np.ndarray, b: np.ndarray, prev: tuple[np.ndarray, np.ndarray] | None,
-                  mode: Mode, weights_change: bool) -> list[HwProduct]:
-    """The hardware products of one layer step (see the module docstring)."""
+                  mode: Mode, weights_change: bool, *,
+                  max_rows: int | None = None) -> list[HwProduct]:
+    """The hardware products of one layer step (see the module docstring). SPATIAL needs
+    ``max_rows``, the rows of a tile, in which the spatial differences chain."""
     if mode is Mode.ACT:
         return [HwProduct(a.astype(np.int16), b, Mode.ACT)]
+    if mode is Mode.SPATIAL:
+        if not max_rows:
+            raise ValueError("SPATIAL mode needs max_rows (the rows a tile chains)")
+        return [HwProduct(spatial_values(a, max_rows), b, Mode.SPATIAL, chain_rows=max_rows)]
     if prev is None:
         raise ValueError("DIFF mode needs the previous step (run the first step in ACT mode)")
     a_prev, b_prev = prev
@@ -229,7 +254,8 @@ class DiffLayerExecutor:
         if self._prev is not None and self._prev[0].shape != a.shape:
             raise ValueError(f"layer {self.spec.name}: operand shape changed between steps "
                              f"({self._prev[0].shape} -> {a.shape})")
-        products = step_products(a, b, self._prev, mode, self.spec.weights_change)
+        products = step_products(a, b, self._prev, mode, self.spec.weights_change,
+                                 max_rows=self.config.max_rows)
         y = np.zeros((a.shape[0], a.shape[1], b.shape[2]), dtype=np.int64)
         if mode is Mode.DIFF:
             y += self._y

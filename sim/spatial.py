@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["spatial_chain", "spatial_values"]
+__all__ = ["spatial_values"]
 
 
 def spatial_values(a: np.ndarray, max_rows: int) -> np.ndarray:
@@ -28,15 +28,3 @@ def spatial_values(a: np.ndarray, max_rows: int) -> np.ndarray:
     first = np.arange(0, values.shape[1], max_rows)
     values[:, first] = a[:, first]
     return values
-
-
-def spatial_chain(values: np.ndarray, b: np.ndarray, max_rows: int) -> np.ndarray:
-    """The outputs ``int64 [G, M, N]`` the accumulation buffer builds from spatial
-    ``values`` and weights ``b [G, K, N]``: per tile, the running sum of the rows' products
-    (``y_i = y_{i-1} + d_i W``)."""
-    products = np.matmul(values.astype(np.int64), np.asarray(b, dtype=np.int64))
-    out = np.empty_like(products)
-    for start in range(0, values.shape[1], max_rows):
-        tile = slice(start, start + max_rows)
-        out[:, tile] = np.cumsum(products[:, tile], axis=1)
-    return out

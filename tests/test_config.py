@@ -31,7 +31,8 @@ def test_replace_validates_again():
 
 
 def test_unknown_preset_lists_choices():
-    with pytest.raises(ConfigError, match="choose one of tiny, default, wide, paper or give"):
+    with pytest.raises(ConfigError,
+                       match="choose one of tiny, default, wide, paper, scaled or give"):
         preset("huge")
 
 
@@ -201,3 +202,16 @@ def test_cli_config_prints_a_toml_file_that_reads_back(tmp_path, capsys):
     path = tmp_path / "back.toml"
     path.write_text(capsys.readouterr().out)
     assert load_config(str(path)) == preset("wide").replace(lanes=6)
+
+
+def test_the_memory_system_changes_no_build_directory():
+    """The memory fields price the workload; they build no other hardware, so the slug
+    (the build directory) stays, while a hardware field changes it."""
+    base = preset("default")
+    assert base.replace(onchip_bytes=0, dram_mbps=1, clock_mhz=7).slug == base.slug
+    assert base.replace(max_rows=512).slug != base.slug
+    assert base.replace(dram_mbps=1000, clock_mhz=250).dram_bytes_per_cycle == 4.0
+    with pytest.raises(ConfigError, match="onchip_bytes=-1"):
+        base.replace(onchip_bytes=-1)
+    with pytest.raises(ConfigError, match="clock_mhz=0"):
+        base.replace(clock_mhz=0)

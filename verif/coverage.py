@@ -6,7 +6,8 @@ Bins, counted over every job a bulk run drives:
   from all ZERO to all FULL (seven bins, one per non-empty set of classes);
 - ``row end``: per row, the position in its last beat of the row's last element (one bin
   per position, ``1 .. beat width``);
-- ``command``: ACT, DIFF (DittoCore), accumulate, and a store with a nonzero bias;
+- ``command``: ACT, DIFF and SPATIAL (DittoCore), accumulate, and a store with a nonzero
+  bias;
 - ``traffic`` (counted by the harness in the RTL, cycle by cycle, inside jobs): the input
   stalled (``act.valid`` and not ``act.ready``), the output held (``out.valid`` and not
   ``out.ready``), and for DittoCore the dispatch FIFO full (the dispatcher's ``stalled``:
@@ -27,7 +28,7 @@ import numpy as np
 
 from ditto.config import DittoConfig
 from ditto.enums import Mode
-from ditto.sim.encoding import lane_costs
+from ditto.sim.encoding import classifies, lane_costs, operand_values
 
 from .tiles import TileJob, beat_width, dense_jobs, ditto_jobs
 
@@ -49,8 +50,8 @@ def expected_bins(config: DittoConfig, core: str) -> list[tuple[str, str]]:
     if core == "ditto_core":
         bins += [("class mix", name) for name in CLASS_MIXES.values()]
     bins += [("row end", f"element {p}") for p in range(1, beat_width(config, core) + 1)]
-    bins += [("command", name) for name in ("ACT", *(("DIFF",) if core == "ditto_core"
-                                                       else ()), "accumulate", "bias")]
+    modes = ("ACT", "DIFF", "SPATIAL") if core == "ditto_core" else ("ACT",)
+    bins += [("command", name) for name in (*modes, "accumulate", "bias")]
     bins += [("traffic", name) for name, cores in RTL_BINS.items() if core in cores]
     return bins
 
@@ -66,11 +67,10 @@ def job_bins(job: TileJob, config: DittoConfig, core: str) -> Counter:
     elif np.any(job.bias):
         hits[("command", "bias")] += 1
     if core == "ditto_core":
-        values = job.x_cur.astype(np.int16)
-        if job.mode is Mode.DIFF:
-            values = values - job.x_prev
-        costs = lane_costs(values, config, classify=job.mode is Mode.DIFF
-                           or config.act_classify).astype(np.int8)
+        # The values the encoder sees: in SPATIAL mode the job's x_prev is the row before.
+        values = operand_values(job.x_cur, job.x_prev, job.mode, config)
+        costs = lane_costs(values, config,
+                           classify=classifies(job.mode, config)).astype(np.int8)
         per_row = -(-job.k // width)
         padded = np.full((job.rows, per_row * width), -1, np.int8)  # -1: padding
         padded[:, :job.k] = costs
@@ -128,11 +128,12 @@ def format_coverage(coverages: list[Coverage]) -> str:
 
 
 def coverage_jobs(config: DittoConfig, core: str, *, seed: int = 0) -> list[TileJob]:
-    """Synthetic tile pairs (ACT with a bias, then DIFF) that reach the bins real tiles may
-    not: one pair per row-end position (reductions ``width + 1 .. 2 * width``) and one whose
-    reduction is cut into two chunks (``weight_depth + 1``), whose differences are drawn,
-    element by element, from one set of classes per pair, cycling through all seven;
-    expected rows from plain integer arithmetic, cycles from the model."""
+    """Synthetic tile pairs (ACT with a bias, then DIFF; on DittoCore every other pair
+    starts in SPATIAL mode instead of ACT) that reach the bins real tiles may not: one pair
+    per row-end position (reductions ``width + 1 .. 2 * width``) and one whose reduction is
+    cut into two chunks (``weight_depth + 1``), whose differences are drawn, element by
+    element, from one set of classes per pair, cycling through all seven; expected rows
+    from plain integer arithmetic, cycles from the model."""
     rng = np.random.default_rng(seed)
     width = beat_width(config, core)
     lo, hi = config.lane_range
@@ -153,7 +154,9 @@ def coverage_jobs(config: DittoConfig, core: str, *, seed: int = 0) -> list[Tile
         bias = rng.integers(-1000, 1000, n)
         label = f"coverage k={k} {CLASS_MIXES[mix]}"
         if core == "ditto_core":
-            jobs += ditto_jobs(xs, ws, config, weights_change=False, label=label, bias=bias)
+            first = Mode.SPATIAL if index % 2 else Mode.ACT
+            jobs += ditto_jobs(xs, ws, config, weights_change=False, label=label, bias=bias,
+                               modes=[first, Mode.DIFF])
         else:
             jobs += dense_jobs(xs, ws, config, label=label, bias=bias)
     return jobs

@@ -1,9 +1,10 @@
 """Golden tile jobs for core-level regressions, from plain integer arithmetic and the model.
 
 A *job* is one command to a core with its weight and activation beats, the rows it must
-output (computed here with plain int64 ``x @ w``, never from the RTL) and the cycle count
-the cycle model predicts. Sequences of jobs run a layer's steps: ACT at the first step, then
-DIFF, cut into output-channel blocks of ``pes`` and reduction chunks of ``weight_depth``.
+output (computed here with plain int64 ``x @ w``, never from the RTL or the model's chain)
+and the cycle count the cycle model predicts. Sequences of jobs run a layer's steps: ACT at
+the first step, then DIFF (or a step from scratch in SPATIAL mode), cut into output-channel
+blocks of ``pes`` and reduction chunks of ``weight_depth``.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import numpy as np
 from ditto.config import DittoConfig
 from ditto.enums import Mode
 from ditto.sim.cycles import dense_tile_counters, ditto_tile_counters
-from ditto.sim.encoding import lane_costs
+from ditto.sim.encoding import classifies, lane_costs
+from ditto.sim.spatial import spatial_values
 
 __all__ = ["TileJob", "activation_rows", "beat_width", "case_operands", "dense_jobs", "ditto_jobs",
-           "fixture_jobs"]
+           "fixture_jobs", "previous_rows"]
 
 
 @dataclass
@@ -28,7 +30,7 @@ class TileJob:
 
     mode: Mode
     x_cur: np.ndarray            # int8 [rows, k]
-    x_prev: np.ndarray           # int8 [rows, k] (ignored in ACT mode)
+    x_prev: np.ndarray           # int8 [rows, k]: the previous step (DIFF) or row (SPATIAL)
     weights: np.ndarray | None   # int8 [k, pes], or None to reuse the loaded ones
     accumulate: bool
     bias: np.ndarray             # int64 [pes]
@@ -72,6 +74,12 @@ def activation_rows(x_cur: np.ndarray, x_prev: np.ndarray, width: int,
     return cur, prev
 
 
+def previous_rows(x: np.ndarray) -> np.ndarray:
+    """The ``x_prev`` of a SPATIAL tile ``x`` (int8 ``[rows, k]``): each row's previous row,
+    zeros for the first."""
+    return np.concatenate([np.zeros_like(x[:1]), x[:-1]])
+
+
 def _i64(a):
     return np.asarray(a, dtype=np.int64)
 
@@ -93,60 +101,75 @@ def _pad_cols(w: np.ndarray, pes: int) -> np.ndarray:
 
 
 def ditto_jobs(xs: list[np.ndarray], ws: list[np.ndarray], config: DittoConfig, *,
-               weights_change: bool, label: str = "", first_step: int = 0,
-               bias: np.ndarray | None = None) -> list[TileJob]:
+               weights_change: bool, modes: list[Mode] | None = None, label: str = "",
+               first_step: int = 0, bias: np.ndarray | None = None) -> list[TileJob]:
     """DittoCore jobs for a layer's steps: ``xs[t]`` int8 ``[rows, k]``, ``ws[t]`` int8
-    ``[k, n]``. Step 0 runs ACT; later steps DIFF, accumulating onto the stored rows.
+    ``[k, n]``, ``rows <= max_rows``. ``modes[t]`` is step ``t``'s mode (default: ACT, then
+    DIFF). ACT and SPATIAL steps start from scratch and store ``bias + X_t W_t``; in SPATIAL
+    mode each row's ``x_prev`` is the row before it (``previous_rows``) and the PEs chain
+    the rows. A DIFF step (never the first) accumulates ``dX_t W`` onto the stored rows.
 
     With changing weights a DIFF step is two products (``layers.step_products``): the main
     one, ``dX_t @ W_{t-1}``, accumulates onto the stored rows, which therefore hold
-    ``X_0 W_0 + sum_i dX_i W_{i-1}``; the other, ``(dW_t^T @ X_t^T)^T``, runs standalone in
-    the rows after them and the host adds it. ``extra`` tags each job with ``step``,
-    ``cols`` and ``part`` (``main`` or ``transposed``, with ``rows`` for the latter) so that
-    a test can rebuild ``Y_t`` and check it against plain ``X_t @ W_t``. Labels number the
-    steps from ``first_step``. ``bias`` (int ``[n]``, default zero) is stored with the ACT
-    step's rows, so every step's expected rows include it.
+    ``X_s W_s + sum_i dX_i W_{i-1}`` since the last step ``s`` from scratch; the other,
+    ``(dW_t^T @ X_t^T)^T``, runs standalone in the rows after them and the host adds it
+    (its running sum restarts at a step from scratch). ``extra`` tags each job with
+    ``step``, ``cols`` and ``part`` (``main`` or ``transposed``, with ``rows`` for the
+    latter) so that a test can rebuild ``Y_t`` and check it against plain ``X_t @ W_t``.
+    Steps (labels and ``step``) are numbered from ``first_step``. ``bias`` (int ``[n]``,
+    default zero) is stored with each step from scratch, so every step's expected rows
+    include it.
     """
     rows, k = xs[0].shape
     n = ws[0].shape[1]
+    modes = [Mode.ACT] + [Mode.DIFF] * (len(xs) - 1) if modes is None else list(modes)
+    if len(modes) != len(xs) or modes[0] is Mode.DIFF:
+        raise ValueError(f"{label}: modes {[m.name for m in modes]} for {len(xs)} steps: "
+                         "one per step, and the first step cannot be DIFF")
     jobs: list[TileJob] = []
     chunks = _blocks(k, config.weight_depth)
 
     def prediction(t: int, k0: int, k1: int) -> dict:
-        values = xs[t][:, k0:k1].astype(np.int16)
-        if t:
-            values = values - xs[t - 1][:, k0:k1]
-        return _ditto_prediction(lane_costs(values, config, classify=(
-            t > 0 or config.act_classify)), config)
+        x = xs[t][:, k0:k1]
+        if modes[t] is Mode.SPATIAL:
+            values = spatial_values(x[None], config.max_rows)[0]
+        elif modes[t] is Mode.DIFF:
+            values = np.subtract(x, xs[t - 1][:, k0:k1], dtype=np.int16)
+        else:
+            values = x.astype(np.int16)
+        return _ditto_prediction(lane_costs(values, config,
+                                            classify=classifies(modes[t], config)), config)
 
     # The encoded side is the same for every block of output channels: predict it once.
     predictions = {(t, k0): prediction(t, k0, k1) for t in range(len(xs)) for k0, k1 in chunks}
     for c0, c1 in _blocks(n, config.pes):
         block_bias = _block_bias(bias, c0, c1, config)
         stored = None
-        for t in range(len(xs)):
-            mode = Mode.ACT if t == 0 else Mode.DIFF
-            w_used = _pad_cols(ws[t - 1 if (t and weights_change) else t][:, c0:c1], config.pes)
-            prev = xs[t - 1] if t else xs[t]
-            if t == 0:
-                stored = _i64(xs[0]) @ _i64(w_used) + block_bias
-            else:
+        for t, mode in enumerate(modes):
+            diff = mode is Mode.DIFF
+            w_used = _pad_cols(ws[t - 1 if (diff and weights_change) else t][:, c0:c1],
+                               config.pes)
+            if diff:
+                prev = xs[t - 1]
                 stored = stored + (_i64(xs[t]) - _i64(prev)) @ _i64(w_used)
+            else:
+                prev = previous_rows(xs[t]) if mode is Mode.SPATIAL else xs[t]
+                stored = _i64(xs[t]) @ _i64(w_used) + block_bias
             for index, (k0, k1) in enumerate(chunks):
                 last_chunk = index == len(chunks) - 1
                 jobs.append(TileJob(
                     mode, xs[t][:, k0:k1], prev[:, k0:k1], w_used[k0:k1],
-                    accumulate=(mode is Mode.DIFF or index > 0), bias=block_bias,
+                    accumulate=(diff or index > 0), bias=block_bias,
                     row_base=0,
                     expected=stored.copy() if last_chunk else None,
                     label=f"{label} cols {c0}:{c1} step {first_step + t}",
                     **copy.deepcopy(predictions[(t, k0)]),
-                    extra={"step": t, "cols": (c0, c1), "part": "main"}))
-            if t and weights_change:
+                    extra={"step": first_step + t, "cols": (c0, c1), "part": "main"}))
+            if diff and weights_change:
                 jobs += _transposed_jobs(xs[t], ws[t][:, c0:c1], ws[t - 1][:, c0:c1],
                                          config, rows,
                                          label=f"{label} cols {c0}:{c1} step {first_step + t}",
-                                         extra={"step": t, "cols": (c0, c1)})
+                                         extra={"step": first_step + t, "cols": (c0, c1)})
     return jobs
 
 
@@ -185,10 +208,11 @@ def _ditto_prediction(costs, config: DittoConfig) -> dict:
 
 
 def dense_jobs(xs: list[np.ndarray], ws: list[np.ndarray], config: DittoConfig, *,
-               label: str = "", first_step: int = 0,
+               mode: Mode = Mode.ACT, label: str = "", first_step: int = 0,
                bias: np.ndarray | None = None) -> list[TileJob]:
-    """DenseCore jobs: every step from scratch, ``X_t @ W_t`` (labels number the steps
-    from ``first_step``; ``extra`` and ``bias`` as in :func:`ditto_jobs`)."""
+    """DenseCore jobs: every step from scratch, ``X_t @ W_t``, on the plain rows, in
+    commands of ``mode`` (DenseCore runs every mode as ACT); labels number the steps from
+    ``first_step``; ``extra`` and ``bias`` as in :func:`ditto_jobs`."""
     rows, k = xs[0].shape
     n = ws[0].shape[1]
     jobs = []
@@ -200,29 +224,36 @@ def dense_jobs(xs: list[np.ndarray], ws: list[np.ndarray], config: DittoConfig, 
             for index, (k0, k1) in enumerate(chunks):
                 last = index == len(chunks) - 1
                 expected = _i64(xs[t]) @ _i64(w) + block_bias if last else None
-                jobs.append(TileJob(Mode.ACT, xs[t][:, k0:k1], xs[t][:, k0:k1], w[k0:k1],
+                jobs.append(TileJob(mode, xs[t][:, k0:k1], xs[t][:, k0:k1], w[k0:k1],
                                     accumulate=index > 0, bias=block_bias, row_base=0,
                                     expected=expected,
                                     label=f"{label} cols {c0}:{c1} step {first_step + t}",
                                     **_prediction(dense_tile_counters(rows, k1 - k0,
                                                                       config)),
-                                    extra={"step": t, "cols": (c0, c1), "part": "main"}))
+                                    extra={"step": first_step + t, "cols": (c0, c1),
+                                           "part": "main"}))
     return jobs
 
 
 def fixture_jobs(case: dict, config: DittoConfig, core: str, *, max_rows: int | None = None,
-                 max_cols: int | None = None) -> list[TileJob]:
+                 max_cols: int | None = None, spatial: bool = False) -> list[TileJob]:
     """Jobs of one real-trace fixture case (``sim.fixtures.load_fixture``) for ``core``
     (``"ditto"`` or ``"dense"``), trimmed to what ``config`` holds: rows to ``max_rows``
     (half of the buffer for attention, whose transposed product needs the other half) and
-    output columns to ``max_cols``. The trimmed operands are in ``case_operands``."""
+    output columns to ``max_cols``. The trimmed operands are in ``case_operands``. The
+    steps run ACT, then DIFF (DenseCore: ACT); with ``spatial`` the last step runs once
+    more, from scratch, in SPATIAL commands, after the DIFF steps."""
     if core not in ("ditto", "dense"):
         raise ValueError(f"core {core!r}: choose 'ditto' or 'dense'")
     xs, ws = case_operands(case, config, max_rows=max_rows, max_cols=max_cols)
     both = case["kind"] == "both_change"
+    last = {"label": f"{case['name']} spatial", "first_step": len(xs) - 1}
     if core == "dense":
-        return dense_jobs(xs, ws, config, label=case["name"])
-    return ditto_jobs(xs, ws, config, weights_change=both, label=case["name"])
+        return dense_jobs(xs, ws, config, label=case["name"]) + (
+            dense_jobs(xs[-1:], ws[-1:], config, mode=Mode.SPATIAL, **last) if spatial else [])
+    return ditto_jobs(xs, ws, config, weights_change=both, label=case["name"]) + (
+        ditto_jobs(xs[-1:], ws[-1:], config, weights_change=both, modes=[Mode.SPATIAL],
+                   **last) if spatial else [])
 
 
 def case_operands(case: dict, config: DittoConfig, *, max_rows: int | None = None,

@@ -94,7 +94,8 @@ def _rows_last(beats: int, beats_per_row: int) -> np.ndarray:
 
 def encoder_cases(config: DittoConfig, *, seed: int = 1) -> list[BenchCase]:
     """Every int8 pair in DIFF mode, every int8 value in ACT mode, random padding masks in
-    both modes (random backpressure), and a latency/throughput case."""
+    both modes (random backpressure), a latency/throughput case, and SPATIAL beats, each
+    row's elements after the same elements of the row before."""
     rng = np.random.default_rng(seed)
     e = config.scan_width
     grid = np.arange(-128, 128, dtype=np.int8)
@@ -132,6 +133,18 @@ def encoder_cases(config: DittoConfig, *, seed: int = 1) -> list[BenchCase]:
                               config, backpressure=0.0, idle=0.0,
                               latency=documented_latency("encoding_unit"), full_throughput=True,
                               seed=seed + 4))
+
+    # A random walk over rows of one beat, so that all three classes occur; ``x_prev`` is
+    # the row before (zero before the first), as DittoCore's feeder sends it.
+    beats = 160
+    step = rng.choice([0, 0, 1, -1, 7, -9, 16, -17, 100, -100], size=(beats, e))
+    cur = np.zeros((beats, e), np.int8)
+    for row in range(beats):
+        cur[row] = np.clip((cur[row - 1] if row else 0) + step[row], -128, 127)
+    prev = np.concatenate([np.zeros((1, e), np.int8), cur[:-1]])
+    valid = rng.random((beats, e)) < 0.9
+    cases.append(encoder_case("spatial_rows_minus_the_row_before", cur, prev, valid,
+                              np.ones(beats, bool), Mode.SPATIAL, config, seed=seed + 5))
     return cases
 
 
@@ -351,8 +364,9 @@ def _accumulator_case(name: str, beats: list[tuple[int, list[int], int]], bias: 
 def accumulator_layer_steps(config: DittoConfig, *, rows: int = 12, k: int = 48,
                             chunks: int = 3, steps: int = 5, seed: int = 21,
                             with_bias: bool = True, name: str = "layer_act_then_diff_steps",
-                            **knobs) -> BenchCase:
-    """A linear layer run over ``steps`` time steps (ACT, then DIFF) by
+                            spatial_steps: tuple[int, ...] = (), **knobs) -> BenchCase:
+    """A linear layer run over ``steps`` time steps (ACT, then DIFF; the ``spatial_steps``
+    from scratch in SPATIAL mode, whose partial sums are the PEs' chained ones) by
     :class:`ditto.sim.layers.DiffLayerExecutor`; each row's partial sums arrive in
     ``chunks`` reduction chunks (back to back to the same row in even steps, interleaved
     over rows in odd ones), rows in random order. The stored rows after every step must
@@ -378,7 +392,7 @@ def accumulator_layer_steps(config: DittoConfig, *, rows: int = 12, k: int = 48,
             x = np.where(change, np.clip(x.astype(np.int16)
                                          + rng.integers(-20, 21, size=x.shape), -128, 127),
                          x).astype(np.int8)
-        mode = Mode.ACT if t == 0 else Mode.DIFF
+        mode = Mode.SPATIAL if t in spatial_steps else Mode.ACT if t == 0 else Mode.DIFF
         y, products = executor.step(x, w, mode, bias=np.asarray(bias) if with_bias else None)
         outputs_per_step.append(y[0])
         parts = np.zeros((chunks, rows, p), dtype=np.int64)
@@ -386,7 +400,7 @@ def accumulator_layer_steps(config: DittoConfig, *, rows: int = 12, k: int = 48,
             for c in range(chunks):
                 sl = slice(edges[c], edges[c + 1])
                 chunk = HwProduct(product.values[..., sl], product.weights[:, sl, :],
-                                  product.mode, product.transposed)
+                                  product.mode, product.transposed, product.chain_rows)
                 parts[c] += lane_matmul(chunk, config)[0]
         order = rng.permutation(rows)
         if t % 2 == 0:

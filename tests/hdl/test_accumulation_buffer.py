@@ -42,6 +42,8 @@ def test_generated_verilog_accumulates_layer_steps_like_the_model(config, simula
         vectors.accumulator_layer_steps(config),
         vectors.accumulator_layer_steps(config, with_bias=False, chunks=1, steps=3, seed=23,
                                         name="layer_without_bias_one_chunk"),
+        vectors.accumulator_layer_steps(config, spatial_steps=(0, 3), seed=25,
+                                        name="layer_spatial_diff_and_spatial_steps"),
         vectors.accumulator_random_sequence(config),
         vectors.accumulator_random_sequence(config, name="full_rate_exact_latency", seed=24,
                                             backpressure=0.0, idle=0.0, latency=latency,

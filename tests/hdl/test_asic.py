@@ -153,7 +153,8 @@ def test_every_memory_is_a_macro_instance_with_a_model(asic_tiny):
         "dense_core": {"weight_buffer": "ditto_sram_64x16_2r1w",
                        "accumulator.memory.macro": "ditto_sram_16x64_1r1w"},
         "accumulation_buffer": {"memory.macro": "ditto_sram_16x64_1r1w"},
-        "defo_unit": {"act": "ditto_sram_512x33_1r1w", "diff": "ditto_sram_512x33_1r1w"},
+        # Ditto+: the SPATIAL and DIFF probes.
+        "defo_unit": {"spatial": "ditto_sram_512x33_1r1w", "diff": "ditto_sram_512x33_1r1w"},
     }
     for name, entry in manifest["components"].items():
         assert entry["macros"] == expected.get(name, {}), name

@@ -1,6 +1,6 @@
-"""The Verilator bulk tier (``ditto.verif.bulk``): the committed real tiles through both
-cores' compiled models, and every kind of difference from the model reported by the job
-and the field. (Its speed is a benchmark: ``make bench-sim``.)"""
+"""The Verilator bulk tier (``ditto.verif.bulk``): the committed real tiles (ACT, DIFF and
+SPATIAL steps) through both cores' compiled models, and every kind of difference from the
+model reported by the job and the field. (Its speed is a benchmark: ``make bench-sim``.)"""
 
 import copy
 import functools
@@ -27,7 +27,7 @@ def bulk(core):
     """The core's bulk model and the committed fixture's jobs for it."""
     jobs = []
     for case in load_fixture(FIXTURE):
-        jobs += fixture_jobs(case, CONFIG, core.removesuffix("_core"))
+        jobs += fixture_jobs(case, CONFIG, core.removesuffix("_core"), spatial=True)
     return build_bulk_model(core, CONFIG), jobs
 
 

@@ -46,6 +46,23 @@ def test_amaranth_model_sums_rows_under_backpressure():
     assert sums == case.outputs["sum"].tolist()
 
 
+def test_a_row_without_first_continues_from_the_previous_rows_sum():
+    """The partial sum is kept after a row's output: rows whose first group has no
+    ``first`` chain (SPATIAL), also under backpressure, until a ``first`` restarts it."""
+    dut = ComputeUnit(shape=PeShape.ditto(DEFAULT))
+    lanes = DEFAULT.lanes
+
+    def group(operand, first, last):
+        return {"lanes": [{"operand": operand if j == 1 else 0, "shift": 0, "weight": 3}
+                          for j in range(lanes)], "first": first, "last": last}
+
+    groups = [group(5, 1, 1), group(-2, 0, 0), group(4, 0, 1), group(1, 0, 1),
+              group(7, 1, 1), group(-1, 0, 1)]
+    sums = run_stream(dut, groups, 5, backpressure=0.5,
+                      convert=lambda payload: int(payload.sum))
+    assert sums == [15, 15 + 6, 15 + 6 + 3, 21, 21 - 3]
+
+
 @pytest.mark.parametrize("config", [DEFAULT, TIGHT], ids=lambda c: c.slug)
 def test_generated_verilog_sums_lane_groups_exactly(config, simulator):
     cases = [vectors.pe_random_groups(config), vectors.pe_encoded_rows(config),

@@ -1,5 +1,5 @@
-"""DittoCore and DenseCore (Amaranth simulator): whole tiles, ACT then DIFF steps, values
-equal to plain integer arithmetic and cycles equal to the cycle model."""
+"""DittoCore and DenseCore (Amaranth simulator): whole tiles, ACT then DIFF steps, SPATIAL
+tiles, values equal to plain integer arithmetic and cycles equal to the cycle model."""
 
 import numpy as np
 import pytest
@@ -11,8 +11,9 @@ from ditto.flow.sweep import sweep_configs
 from ditto.hdl.core import DenseCore, DittoCore
 from ditto.sim.cycles import dense_tile_counters, ditto_tile_counters, ditto_tile_cycles
 from ditto.sim.encoding import classifies, lane_costs
+from ditto.sim.spatial import spatial_values
 from ditto.verif.simulate import run_jobs
-from ditto.verif.tiles import TileJob
+from ditto.verif.tiles import TileJob, previous_rows
 
 SMALL = DittoConfig(name="small", pes=2, scan_width=4, weight_depth=32, max_rows=8,
                     max_reduction=1024)
@@ -29,7 +30,10 @@ def predicted(core, config, mode, x_cur, x_prev, load_weights):
     if isinstance(core, DenseCore):
         counters = dense_tile_counters(rows, k, config, load_weights=load_weights)
     else:
-        values = x_cur.astype(np.int16) - (x_prev if mode is Mode.DIFF else 0)
+        if mode is Mode.SPATIAL:  # the model's values, not the x_prev the tile sends
+            values = spatial_values(x_cur[None], config.max_rows)[0]
+        else:
+            values = x_cur.astype(np.int16) - (x_prev if mode is Mode.DIFF else 0)
         costs = lane_costs(values, config, classify=classifies(mode, config))
         counters = ditto_tile_counters(costs, config, load_weights=load_weights)
     return {"cycles": counters.pop("cycles"), "counters": counters}
@@ -92,6 +96,121 @@ def test_ditto_core_act_then_diff_steps(rows, k):
                                        | (values == -16)).sum())
 
 
+def spatial_tile(x, weights, bias, accumulate):
+    """A SPATIAL tile of ``x`` as the feeder sends it: each row with the row before it."""
+    return (Mode.SPATIAL, x, previous_rows(x), weights, bias, accumulate)
+
+
+def repeat_rows(x):
+    """``x`` with rows 2 and 3 (those it has) equal to row 1: all-zero spatial
+    differences."""
+    x = x.copy()
+    x[2:4] = x[1:2]
+    return x
+
+
+def plain(x, weights, bias):
+    return x.astype(np.int64) @ weights.astype(np.int64) + bias
+
+
+@pytest.mark.parametrize("rows,k", [(8, 13), (5, 4), (1, 1), (8, 32)])
+def test_spatial_tiles_chain_their_rows_to_the_plain_product(rows, k):
+    """ACT, DIFF, then a SPATIAL tile after the DIFF tile, a DIFF tile onto the rows the
+    SPATIAL tile stored, and SPATIAL again: every row equals plain ``x @ W + bias``, so the
+    PEs chain a SPATIAL tile's rows and restart at each tile; the counters count the
+    classes of the spatial differences (``run_tiles`` checks them and the cycles against
+    the model's)."""
+    config = SMALL
+    rng = np.random.default_rng(rows * 100 + k + 1)
+    xs, weights, bias = trajectory(config, rng, rows, k, steps=4)
+    xs[2], xs[3] = repeat_rows(xs[2]), repeat_rows(xs[3])
+    tiles = [(Mode.ACT, xs[0], xs[0], weights, bias, 0), (Mode.DIFF, xs[1], xs[0], None, bias, 1),
+             spatial_tile(xs[2], None, bias, 0), (Mode.DIFF, xs[3], xs[2], None, bias, 1),
+             spatial_tile(xs[3], None, bias, 0)]
+    results = run_tiles(DittoCore(config=config), config, tiles)
+    for step, (outputs, _) in zip([0, 1, 2, 3, 3], results, strict=True):
+        assert (outputs == plain(xs[step], weights, bias)).all(), f"step {step}"
+    for step, (_, counters) in ((2, results[2]), (3, results[4])):
+        # The classes, restated from the differences of neighbouring rows.
+        values = xs[step].astype(np.int16) - previous_rows(xs[step])
+        assert counters["zero"] == int((values == 0).sum())
+        assert counters["zero"] >= k * (min(rows, 4) - 2)  # the repeated rows
+
+
+def test_spatial_reduction_chunks_accumulate_their_chained_sums():
+    """A reduction longer than the weight buffer: the second SPATIAL chunk starts its chain
+    from 0 again and adds each row's chained partial sum to the row the first stored."""
+    config = SMALL
+    rng = np.random.default_rng(19)
+    x = repeat_rows(rng.integers(-128, 128, (8, 40)).astype(np.int8))
+    weights = rng.integers(-128, 128, (40, config.pes)).astype(np.int8)
+    bias = np.array([7, -7])
+    tiles = [spatial_tile(x[:, :32], weights[:32], bias, 0),
+             spatial_tile(x[:, 32:], weights[32:], bias, 1)]
+    (first, _), (outputs, _) = run_tiles(DittoCore(config=config), config, tiles)
+    assert (first == plain(x[:, :32], weights[:32], bias)).all()
+    assert (outputs == plain(x, weights, bias)).all()
+
+
+def test_spatial_tiles_stay_exact_under_random_backpressure():
+    """Chunked SPATIAL, DIFF and SPATIAL steps with the input and the output stalling."""
+    config = SMALL
+    rng = np.random.default_rng(20)
+    xs, weights, bias = trajectory(config, rng, 8, 40, steps=3, p_change=0.5, spread=120)
+    xs[0] = repeat_rows(xs[0])
+    tiles = []
+    for step, mode in enumerate((Mode.SPATIAL, Mode.DIFF, Mode.SPATIAL)):
+        for chunk, (k0, k1) in enumerate(((0, 32), (32, 40))):
+            x = xs[step][:, k0:k1]
+            if mode is Mode.DIFF:
+                tiles.append((mode, x, xs[step - 1][:, k0:k1], weights[k0:k1], bias, 1))
+            else:
+                tiles.append(spatial_tile(x, weights[k0:k1], bias, chunk))
+    gate = np.random.default_rng(21).random(100_000)
+    results = run_tiles(DittoCore(config=config), config, tiles,
+                        act_ready=lambda c: bool(gate[c] < 0.6),
+                        out_ready=lambda c: bool(gate[-c] < 0.5))
+    for step in range(3):
+        outputs, _ = results[2 * step + 1]
+        assert (outputs == plain(xs[step], weights, bias)).all(), f"step {step}"
+
+
+def test_spatial_tiles_classify_also_in_the_paper_act_mode():
+    """Without ACT classification, ACT costs two lanes an element; SPATIAL differences
+    are classified all the same."""
+    config = SMALL.replace(act_classify=False)
+    rng = np.random.default_rng(22)
+    # Four rows of FULL activations; the rows after the first differ by 0 or 3 (LOW).
+    row = rng.integers(20, 100, 12) * rng.choice([-1, 1], 12)
+    x = np.repeat(row[None], 4, axis=0).astype(np.int8)
+    x[3, :6] += 3
+    weights = rng.integers(-128, 128, (12, config.pes)).astype(np.int8)
+    bias = np.zeros(config.pes, np.int64)
+    (_, act), (outputs, spatial) = run_tiles(
+        DittoCore(config=config), config,
+        [(Mode.ACT, x, x, weights, bias, 0), spatial_tile(x, None, bias, 0)])
+    assert (outputs == plain(x, weights, bias)).all()
+    assert act["lane_slots"] == 2 * 4 * 12
+    assert (spatial["zero"], spatial["low"], spatial["full"]) == (2 * 12 + 6, 6, 12)
+
+
+def test_dense_core_runs_spatial_commands_as_act():
+    """DenseCore has no difference mode: a SPATIAL command multiplies the plain rows its
+    feeder sends, its PEs never chain them, and the class counts are those of ACT."""
+    config = SMALL
+    rng = np.random.default_rng(23)
+    xs, weights, bias = trajectory(config, rng, 6, 40, steps=2)
+    tiles = [(Mode.ACT, xs[0][:, :32], xs[0][:, :32], weights[:32], bias, 0),
+             (Mode.SPATIAL, xs[1][:, :32], xs[1][:, :32], None, bias, 0),
+             (Mode.SPATIAL, xs[1][:, 32:], xs[1][:, 32:], weights[32:], bias, 1)]
+    results = run_tiles(DenseCore(config=config), config, tiles)
+    assert (results[0][0] == plain(xs[0][:, :32], weights[:32], bias)).all()
+    assert (results[2][0] == plain(xs[1], weights, bias)).all()
+    for (_, x, *_), (_, counters) in zip(tiles, results, strict=True):
+        assert counters == dense_tile_counters(*x.shape, config,
+                                               load_weights=counters is not results[1][1])
+
+
 def test_full_fifo_stalls_the_packer_as_the_model_says():
     """FULL values only (two lanes each, 4 elements a beat: two groups a beat, as fast as
     the PEs take one): the dispatch FIFO fills and the packer stalls; the core's stall and
@@ -151,18 +270,21 @@ def test_values_stay_exact_under_random_backpressure():
 def test_values_stay_exact_when_the_output_holds_the_pes(core_class):
     """Short rows and an output ready one cycle in five: the PEs' outputs wait on the
     accumulation buffer, so the group stage holds while groups arrive and they wait in its
-    skid register."""
+    skid register; a SPATIAL tile's rows chain through the held partial sums (DenseCore
+    runs it as ACT, on the plain rows)."""
     config = SMALL
     rng = np.random.default_rng(16)
     xs, weights, bias = trajectory(config, rng, 8, 3, steps=2, p_change=0.5, spread=120)
     second = ((Mode.DIFF, xs[1], xs[0], None, bias, 1) if core_class is DittoCore
               else (Mode.ACT, xs[1], xs[1], None, bias, 0))  # DenseCore runs ACT only
-    tiles = [(Mode.ACT, xs[0], xs[0], weights, bias, 0), second]
+    third = (spatial_tile(xs[1], None, bias, 0) if core_class is DittoCore
+             else (Mode.SPATIAL, xs[1], xs[1], None, bias, 0))
+    tiles = [(Mode.ACT, xs[0], xs[0], weights, bias, 0), second, third]
     gate = np.random.default_rng(17).random(100_000)
     results = run_tiles(core_class(config=config), config, tiles,
                         out_ready=lambda c: bool(gate[c] < 0.2))
-    for t, (outputs, _) in enumerate(results):
-        assert (outputs == xs[t].astype(np.int64) @ weights.astype(np.int64) + bias).all()
+    for step, (outputs, _) in zip([0, 1, 1], results, strict=True):
+        assert (outputs == plain(xs[step], weights, bias)).all()
 
 
 def test_paper_act_mode_costs_two_lanes_per_element():
@@ -213,3 +335,27 @@ def test_both_cores_build_at_every_sweep_point(config):
         core = core_class(config=config)
         Fragment.get(core, None)
         assert core.config == config
+
+
+@pytest.mark.parametrize("mode", [Mode.ACT, Mode.DIFF, Mode.SPATIAL])
+@pytest.mark.parametrize("delay", [1, 9])
+def test_memory_stalls_reach_the_cycle_counter(mode, delay):
+    """A Defo unit records ``counters.cycles``; memory stalls must be in it. When the
+    activations arrive ``delay`` cycles after the core first wants them (memory not
+    ready), nothing else is in flight, so the tile is the unstalled one shifted by
+    ``delay``: the counter must say exactly the model's cycles plus ``delay``."""
+    config = SMALL
+    rng = np.random.default_rng(delay)
+    rows, k = 5, 11
+    xs, weights, bias = trajectory(config, rng, rows, k, steps=2)
+    x_prev = {Mode.ACT: xs[1], Mode.DIFF: xs[0], Mode.SPATIAL: previous_rows(xs[1])}[mode]
+    job = TileJob(mode, xs[1], x_prev, weights, mode is Mode.DIFF, np.asarray(bias), 0,
+                  expected=None, label="delayed",
+                  **predicted(DittoCore(config=config), config, mode, xs[1], x_prev, True))
+    # The command is taken at cycle 0, the k weight rows in cycles 1..k; the core wants
+    # its first activation beat at cycle k + 1.
+    first_wanted = k + 1
+    (result,) = run_jobs(DittoCore(config=config), [job],
+                         act_ready=lambda cycle: cycle >= first_wanted + delay)
+    assert result.counters["cycles"] == job.cycles + delay
+    assert result.counters["stall_cycles"] == job.counters["stall_cycles"]

@@ -1,6 +1,7 @@
 """DittoCore and DenseCore as generated Verilog (cocotb): real-trace tiles over four steps
-(ACT, then DIFF) and synthetic tiles; exact values always, exact cycles and counters without
-backpressure, values under random backpressure and idle sources. Each run's summary must
+(ACT, then DIFF, and the last again in SPATIAL mode) and synthetic tiles; exact values
+always, exact cycles and counters without backpressure, values under random backpressure
+and idle sources. Each run's summary must
 account for exactly the jobs sent: their rows, the cycles the model predicts, the dispatcher
 stalls the model predicts and the input stalls they cause."""
 
@@ -11,7 +12,7 @@ import pytest
 from ditto.config import preset
 from ditto.enums import Mode
 from ditto.sim.cycles import simulate_ditto_tile
-from ditto.sim.encoding import classifies, lane_costs
+from ditto.sim.encoding import classifies, lane_costs, operand_values
 from ditto.sim.fixtures import FIXTURE, load_fixture
 from ditto.verif.core_runner import CoreTraffic, run_core_bench
 from ditto.verif.tiles import ditto_jobs, fixture_jobs
@@ -24,7 +25,8 @@ def real_jobs(config, core, max_cols):
     """Jobs of every fixture case for ``core`` ("ditto_core" or "dense_core")."""
     jobs = []
     for case in load_fixture(FIXTURE):
-        jobs += fixture_jobs(case, config, core.removesuffix("_core"), max_cols=max_cols)
+        jobs += fixture_jobs(case, config, core.removesuffix("_core"), max_cols=max_cols,
+                             spatial=True)
     return jobs
 
 
@@ -38,7 +40,7 @@ def act_waits_bound(job, config, core):
     earlier than the model's first stage does, never later."""
     if core == "dense_core":
         return 0
-    values = job.x_cur.astype(np.int16) - (job.x_prev if job.mode is Mode.DIFF else 0)
+    values = operand_values(job.x_cur, job.x_prev, job.mode, config)
     costs = lane_costs(values, config, classify=classifies(job.mode, config))
     taken = simulate_ditto_tile(costs, config,
                                 load_weights=job.weights is not None).stage_cycles[0]
@@ -92,3 +94,26 @@ def test_synthetic_high_difference_tiles(simulator):
     assert exact["stall_cycles"] > 0 and exact["act_waits"] > 0
     assert (stalled["jobs"], stalled["rows"]) == (len(jobs), sum(job.rows for job in jobs))
     assert stalled["stall_cycles"] > 0 and stalled["act_waits"] > 0
+
+
+def test_synthetic_spatial_tiles_chain_their_rows(simulator):
+    """SPATIAL steps from scratch around a DIFF step, each cut into two reduction chunks,
+    with rows equal to the row before: exact values (plain ``x @ W + bias``), cycles and
+    counters, and exact values under backpressure."""
+    config = preset("tiny")
+    rng = np.random.default_rng(22)
+    x0 = rng.integers(-128, 128, (16, 100))
+    x0[3:6] = x0[2]
+    x1 = np.clip(x0 + rng.integers(-20, 21, x0.shape), -128, 127)
+    x1[8:10] = x1[7]
+    xs = [x0.astype(np.int8), x1.astype(np.int8), x1.astype(np.int8)]
+    ws = [rng.integers(-128, 128, (100, 4)).astype(np.int8)] * 3
+    bias = rng.integers(-1000, 1000, 4)
+    jobs = ditto_jobs(xs, ws, config, weights_change=False, bias=bias,
+                      modes=[Mode.SPATIAL, Mode.DIFF, Mode.SPATIAL], label="synthetic")
+    assert {job.mode for job in jobs} == {Mode.SPATIAL, Mode.DIFF}
+    run = run_core_bench("ditto_core", config, jobs, TRAFFIC, simulator=simulator,
+                         tag="spatial")
+    check_exact_summary(run.cases["exact_timing"], jobs, config, "ditto_core")
+    stalled = run.cases["backpressure"]
+    assert (stalled["jobs"], stalled["rows"]) == (len(jobs), sum(job.rows for job in jobs))

@@ -1,14 +1,15 @@
 """Real-trace regression (Amaranth simulator): tiles of a 3x3 conv, a 1x1 conv, a Gemm and
 an attention Q K^T pair, cut from a captured trajectory of the terrain U-Net (the committed
-fixture), over four consecutive steps: ACT, then DIFF, through DittoCore and DenseCore.
-Values equal plain integer arithmetic; cycles equal the cycle model. (The cocotb tier runs
-the same jobs on the generated Verilog.)"""
+fixture), over four consecutive steps: ACT, then DIFF, and the last step again in SPATIAL
+mode, through DittoCore and DenseCore. Values equal plain integer arithmetic; cycles equal
+the cycle model. (The cocotb tier runs the same jobs on the generated Verilog.)"""
 
 
 import numpy as np
 import pytest
 
 from ditto.config import preset
+from ditto.enums import Mode
 from ditto.hdl.core import DenseCore, DittoCore
 from ditto.sim.fixtures import FIXTURE, load_fixture
 from ditto.verif.simulate import run_jobs
@@ -32,9 +33,9 @@ def check(jobs, results):
 
 
 def attention_outputs(jobs, results):
-    """Y_t per column block, rebuilt as the host does: the stored main rows plus the sum of
-    the transposed products so far."""
-    outputs, added = {}, {}
+    """``(c0, c1, t, Y_t)`` per column block and step, rebuilt as the host does: the stored
+    main rows plus the sum of the transposed products since the last step from scratch."""
+    outputs, added = [], {}
     transposed = {}
     for job, result in zip(jobs, results, strict=True):
         if job.extra["part"] == "transposed":
@@ -45,28 +46,31 @@ def attention_outputs(jobs, results):
         if job.extra["part"] != "main" or job.expected is None:
             continue
         (c0, c1), t = job.extra["cols"], job.extra["step"]
-        total = added.get((c0, c1), np.zeros((job.rows, c1 - c0), np.int64))
-        for r0, r1, values in transposed.get(((c0, c1), t), []):
-            total[r0:r1] += values[:c1 - c0, :r1 - r0].T
+        total = np.zeros((job.rows, c1 - c0), np.int64)
+        if job.mode is Mode.DIFF:
+            total += added.get((c0, c1), 0)
+            for r0, r1, values in transposed.get(((c0, c1), t), []):
+                total[r0:r1] += values[:c1 - c0, :r1 - r0].T
         added[(c0, c1)] = total
-        outputs[(c0, c1, t)] = result.values[:, :c1 - c0] + total
+        outputs.append((c0, c1, t, result.values[:, :c1 - c0] + total))
     return outputs
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_ditto_core_on_real_tiles(name):
     case = CASES[name]
-    jobs = fixture_jobs(case, CONFIG, "ditto", max_cols=MAX_COLS)
+    jobs = fixture_jobs(case, CONFIG, "ditto", max_cols=MAX_COLS, spatial=True)
+    assert Mode.SPATIAL in {job.mode for job in jobs}
     results = run_jobs(DittoCore(config=CONFIG), jobs)
     check(jobs, results)
     if case["kind"] == "both_change":
         xs, ws = case_operands(case, CONFIG, max_cols=MAX_COLS)
-        for (c0, c1, t), y in attention_outputs(jobs, results).items():
+        for c0, c1, t, y in attention_outputs(jobs, results):
             plain = xs[t].astype(np.int64) @ ws[t][:, c0:c1].astype(np.int64)
             assert (y == plain).all(), f"attention output at step {t}, columns {c0}:{c1}"
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_dense_core_on_real_tiles(name):
-    jobs = fixture_jobs(CASES[name], CONFIG, "dense", max_cols=MAX_COLS)
+    jobs = fixture_jobs(CASES[name], CONFIG, "dense", max_cols=MAX_COLS, spatial=True)
     check(jobs, run_jobs(DenseCore(config=CONFIG), jobs))

@@ -1,6 +1,6 @@
 """Functional coverage of the bulk tier (``ditto regress --coverage``): the suite hits every
 bin on both cores, a missed bin fails the command, and the stimulus bins count what a
-hand-made job holds."""
+hand-made job holds (in SPATIAL mode: its rows' differences)."""
 
 import numpy as np
 import pytest
@@ -11,7 +11,7 @@ from ditto.enums import Mode
 from ditto.verif import coverage as coverage_module
 from ditto.verif.coverage import expected_bins, job_bins
 from ditto.verif.regress import run_coverage
-from ditto.verif.tiles import TileJob
+from ditto.verif.tiles import TileJob, previous_rows
 
 
 @pytest.mark.parametrize("name", ["tiny", "default"])
@@ -46,4 +46,20 @@ def test_the_stimulus_bins_of_a_hand_made_job():
                     ("class mix", "ZERO+LOW+FULL"): 1, ("class mix", "all FULL"): 2,
                     ("row end", "element 3"): 3,  # 11 elements: the last beat holds 3
                     ("command", "DIFF"): 1, ("command", "accumulate"): 1}
+    assert set(hits) <= set(expected_bins(config, "ditto_core"))
+
+
+def test_the_class_mix_of_a_spatial_job_is_that_of_its_row_differences():
+    config = preset("tiny")
+    # Rows of 11 elements, two beats each: the first row is encoded as itself (FULL), the
+    # second repeats it (ZERO), the third differs from it by 0, 1, 2, 0, 1, 2, ... (ZERO
+    # and LOW).
+    x = np.full((3, 11), 40, np.int8)
+    x[2] += np.arange(11, dtype=np.int8) % 3
+    job = TileJob(Mode.SPATIAL, x, previous_rows(x), None, accumulate=False,
+                  bias=np.ones(config.pes, np.int64), row_base=0, expected=None, cycles=0)
+    hits = job_bins(job, config, "ditto_core")
+    assert hits == {("class mix", "all FULL"): 2, ("class mix", "all ZERO"): 2,
+                    ("class mix", "ZERO+LOW"): 2, ("row end", "element 3"): 3,
+                    ("command", "SPATIAL"): 1, ("command", "bias"): 1}
     assert set(hits) <= set(expected_bins(config, "ditto_core"))

@@ -1,5 +1,6 @@
 """EncodingUnit: construction, a fast Amaranth-simulator check, and the cocotb tier on the
-generated Verilog (every int8 pair, every int8 value in both ACT modes, padding, latency)."""
+generated Verilog (every int8 pair, every int8 value in both ACT modes, padding, latency,
+SPATIAL rows)."""
 
 import inspect
 
@@ -57,7 +58,7 @@ def _encode_beats_in_amaranth(config, mode, x_cur, x_prev, valid, backpressure):
                       setup=lambda ctx: ctx.set(dut.mode, mode), convert=plain)
 
 
-@pytest.mark.parametrize("mode", [Mode.DIFF, Mode.ACT])
+@pytest.mark.parametrize("mode", [Mode.DIFF, Mode.ACT, Mode.SPATIAL])
 def test_amaranth_model_agrees_with_reference_under_backpressure(mode):
     rng = np.random.default_rng(3)
     config = TINY
@@ -85,7 +86,7 @@ def test_amaranth_model_agrees_with_reference_under_backpressure(mode):
 def test_generated_verilog_encodes_every_pair_like_the_model(sim, need_simulator):
     need_simulator(sim)
     result = run_bench("encoding_unit", DEFAULT, vectors.encoder_cases(DEFAULT), simulator=sim)
-    assert len(result.passed) == 5
+    assert len(result.passed) == 6
 
 
 def test_generated_verilog_in_paper_act_mode_marks_every_valid_element_full(simulator):

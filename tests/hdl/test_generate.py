@@ -5,12 +5,15 @@ import json
 import re
 
 import pytest
-from amaranth.hdl import Fragment
+from amaranth.hdl import Fragment, Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import Out
 
 from ditto.cli import main
 from ditto.config import preset
+from ditto.enums import DiffClass, Mode
 from ditto.hdl.compute_unit import PeShape, lane_group_layout
-from ditto.hdl.generate import COMPONENTS, generate, layout_fields
+from ditto.hdl.generate import COMPONENTS, ComponentInfo, generate, layout_fields
 from ditto.verif.amaranth_sim import run_testbench
 from ditto.verif.vectors import REGISTER_STAGES, documented_latency
 
@@ -125,10 +128,39 @@ def test_field_names_paths_and_enums(tmp_path):
                                         "offset": 19, "width": 1, "signed": False}
     manifest_ports = generate(TINY, tmp_path, components=["encoding_unit"])
     ports = {p["name"]: p for p in manifest_ports["components"]["encoding_unit"]["ports"]}
-    assert ports["mode"]["enum"] == {"ACT": 0, "DIFF": 1}
+    assert ports["mode"]["enum"] == {"ACT": 0, "DIFF": 1, "SPATIAL": 2}
     cls = [f for f in ports["o__payload"]["fields"] if f["name"].startswith("cls[")]
     assert len(cls) == TINY.scan_width
     assert cls[0]["enum"] == {"ZERO": 0, "LOW": 1, "FULL": 2}
+
+
+class _Options(wiring.Component):
+    """A component with options of every kind a manifest writes."""
+
+    LATENCY = 0
+
+    def __init__(self, *, config, mode, nested, depth, flag, label):
+        self._mode = mode
+        super().__init__({"o": Out(Mode)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.o.eq(self._mode)
+        return m
+
+
+def test_options_are_json_with_enum_members_by_name(tmp_path):
+    options = (("mode", Mode.DIFF), ("nested", ((Mode.ACT, 1), [DiffClass.FULL])),
+               ("depth", 4), ("flag", True), ("label", "x"))
+    manifest = generate(TINY, tmp_path, components=[
+        ComponentInfo("options", _Options, "options", options=options), "defo_unit",
+        "encoding_unit"])
+    assert json.loads((tmp_path / "manifest.json").read_text()) == manifest
+    entries = manifest["components"]
+    assert entries["options"]["options"] == {"mode": "DIFF", "nested": [["ACT", 1], ["FULL"]],
+                                             "depth": 4, "flag": True, "label": "x"}
+    assert entries["defo_unit"]["options"] == {"probes": ["SPATIAL", "DIFF"]}
+    assert entries["encoding_unit"]["options"] == {}
 
 
 def test_constructing_and_elaborating_components_writes_nothing(tmp_path, monkeypatch):

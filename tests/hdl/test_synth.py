@@ -111,6 +111,7 @@ def test_synth_tiny_generic_structure_and_memory_bits(tmp_path, monkeypatch):
     assert parts["accumulation_buffer"]["generic"]["memory_bits"] == acc_bits
     assert parts["ditto_core"]["generic"]["memory_bits"] == acc_bits + weight_bits
     assert parts["dense_core"]["generic"]["memory_bits"] == acc_bits + weight_bits
+    # The Ditto+ unit: the SPATIAL and DIFF probes.
     assert parts["defo_unit"]["generic"]["memory_bits"] == (
         2 * config.defo_entries * (config.defo_cycle_bits + 1))
     assert parts["compute_unit"]["generic"]["memory_bits"] == 0

@@ -1,5 +1,6 @@
-"""The verification infrastructure itself: payload packing, and that failures are caught and
-reported readably (a wrong golden value, a design that breaks the stream rules)."""
+"""The verification infrastructure itself: payload packing, the golden tile jobs, and that
+failures are caught and reported readably (a wrong golden value, a design that breaks the
+stream rules)."""
 
 import numpy as np
 import pytest
@@ -7,11 +8,13 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 
 from ditto.config import preset
+from ditto.enums import Mode
 from ditto.hdl.encoding import EncodingUnit
 from ditto.hdl.generate import ComponentInfo, generate
 from ditto.verif import vectors
 from ditto.verif.payload import PayloadCodec
 from ditto.verif.runner import BenchCase, run_bench, selected_simulator
+from ditto.verif.tiles import ditto_jobs, previous_rows
 
 TINY = preset("tiny")
 
@@ -100,3 +103,28 @@ def test_monitor_catches_stream_rule_violations(broken, message, simulator):
     case = next(c for c in vectors.encoder_cases(TINY) if c.name.startswith("diff_padding"))
     with pytest.raises(AssertionError, match=message):
         run_bench(info, TINY, [case], simulator=simulator)
+
+
+def test_spatial_jobs_send_the_row_before_and_expect_the_plain_product():
+    rng = np.random.default_rng(4)
+    xs = [rng.integers(-128, 128, (5, 70)).astype(np.int8) for _ in range(2)]
+    ws = [rng.integers(-128, 128, (70, 3)).astype(np.int8)] * 2
+    bias = np.array([1, 2, 3])
+    jobs = ditto_jobs(xs, ws, TINY, weights_change=False, bias=bias,
+                      modes=[Mode.SPATIAL, Mode.SPATIAL])
+    # Two column blocks of two steps of two reduction chunks (weight_depth 64).
+    assert [job.mode for job in jobs] == [Mode.SPATIAL] * 8
+    assert [job.accumulate for job in jobs] == [False, True] * 4
+    first = jobs[0]
+    assert (first.x_prev[0] == 0).all()
+    assert (first.x_prev[1:] == xs[0][:-1, :64]).all()
+    assert (previous_rows(xs[0]) == np.vstack([np.zeros((1, 70)), xs[0][:-1]])).all()
+    want = xs[1].astype(np.int64) @ ws[1][:, :2].astype(np.int64) + bias[:2]
+    assert (jobs[3].expected == want).all()
+
+
+def test_ditto_jobs_reject_a_first_diff_step():
+    x = np.zeros((2, 4), np.int8)
+    with pytest.raises(ValueError, match="the first step cannot be DIFF"):
+        ditto_jobs([x, x], [np.zeros((4, 2), np.int8)] * 2, TINY, weights_change=False,
+                   modes=[Mode.DIFF, Mode.DIFF])

@@ -95,7 +95,7 @@ def test_wrong_inputs_are_rejected():
     x = np.zeros(4, np.int8)
     with pytest.raises(TypeError, match="int8"):
         operand_values(x.astype(np.int16), x, Mode.DIFF, CONFIG)
-    with pytest.raises(ValueError, match="previous step"):
+    with pytest.raises(ValueError, match="DIFF mode needs the previous activations"):
         operand_values(x, None, Mode.DIFF, CONFIG)
     with pytest.raises(ValueError, match="shape"):
         operand_values(x, np.zeros(5, np.int8), Mode.DIFF, CONFIG)

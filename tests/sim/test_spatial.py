@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 
 from ditto.config import preset
+from ditto.enums import Mode
 from ditto.sim.analysis import analyze
 from ditto.sim.encoding import class_counts
 from ditto.sim.fixtures import FIXTURE, load_fixture
-from ditto.sim.layers import layer_operands
-from ditto.sim.spatial import spatial_chain, spatial_values
+from ditto.sim.layers import DiffLayerExecutor, HwProduct, lane_matmul, layer_operands
+from ditto.sim.spatial import spatial_values
 from ditto.sim.synthetic import synthetic_trajectory
 
 CONFIG = preset("tiny")
@@ -29,7 +30,8 @@ def test_the_chained_rows_are_the_plain_product(max_rows):
     rng = np.random.default_rng(max_rows)
     a = rng.integers(-128, 128, (3, 37, 20)).astype(np.int8)
     b = rng.integers(-128, 128, (3, 20, 6)).astype(np.int8)
-    y = spatial_chain(spatial_values(a, max_rows), b, max_rows)
+    product = HwProduct(spatial_values(a, max_rows), b, Mode.SPATIAL, chain_rows=max_rows)
+    y = lane_matmul(product, CONFIG)  # through the lane split, chained per tile
     assert (y == a.astype(np.int64) @ b.astype(np.int64)).all()
 
 
@@ -38,7 +40,8 @@ def test_the_chain_is_exact_on_real_rows():
         a, b = case["x"][:, None], case["w"][:, None]   # steps as groups
         values = spatial_values(a, CONFIG.max_rows)
         assert np.abs(values).max() <= 255  # two int8 values apart: the DIFF range
-        y = spatial_chain(values, b, CONFIG.max_rows)
+        product = HwProduct(values, b, Mode.SPATIAL, chain_rows=CONFIG.max_rows)
+        y = lane_matmul(product, CONFIG)
         assert (y == a.astype(np.int64) @ b.astype(np.int64)).all(), case["name"]
 
 
@@ -71,3 +74,16 @@ def test_the_analysis_reports_the_spatial_class_mix():
     for key, value in recount.items():
         assert spatial[key] == pytest.approx(value / elements)
     assert all("spatial" in row for row in report["layers"])
+
+
+def test_every_step_of_a_layer_may_run_spatial_and_stays_exact():
+    """SPATIAL needs no previous step: any step, the first included, runs in it; the
+    executor's outputs equal plain integer arithmetic at every step, mixed with DIFF."""
+    for layer in synthetic_trajectory(CONFIG, steps=4, size=8, seed=5):
+        executor = DiffLayerExecutor(layer.spec, CONFIG)
+        for t, (x, w) in enumerate(layer.steps):
+            mode = Mode.SPATIAL if t in (0, 2) else Mode.DIFF
+            y, products = executor.step(x, w, mode)
+            a, b = layer_operands(layer.spec, np.asarray(x), np.asarray(w))
+            assert (y == a.astype(np.int64) @ b.astype(np.int64)).all(), (layer.spec.name, t)
+            assert all(p.mode is mode for p in products)
