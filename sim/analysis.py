@@ -160,7 +160,7 @@ def analyze(layers: Iterable[LayerTrace], config: DittoConfig, *,
                 act_paper_slots += 2 * act.counts.elements
                 per_step[t] = per_step.get(t, ClassCounts()) + diff.counts
             else:
-                diff = None
+                diff, (a0, b0), (x0, w0) = None, (a, b), (np.asarray(x), np.asarray(w))
             costs[Mode.DIFF].append(diff)
             largest_output = max(largest_output,
                                  int(np.abs(exact_matmul(a, b)).max(initial=0)))
@@ -173,8 +173,6 @@ def analyze(layers: Iterable[LayerTrace], config: DittoConfig, *,
         defo_mode = defo.mode_for(index, 2)
         later = diff_cycles[2:] if defo_mode is Mode.DIFF else act_cycles[2:]
         counts = diff_total.counts
-        x0, w0 = (np.asarray(v) for v in steps[0])
-        a0, b0 = layer_operands(layer.spec, x0, w0)
         layer_rows.append({
             "name": layer.spec.name,
             "kind": str(layer.spec.kind),
