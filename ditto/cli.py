@@ -241,7 +241,9 @@ def _targets(text: str) -> tuple[str, ...]:
 @command("synth", "synthesise every component and both "
          "cores: area, FPGA resources, Fmax, equal-area comparison",
          arg("--target", default="all", help="comma-separated targets among generic, "
-             "ice40, ecp5 (default: all)"),
+             "asic, ice40, ecp5 (default: all)"),
+         arg("--liberty", help="the asic target's Liberty library (default: the OSU 0.18 um "
+             "cells that 'make install' fetches)"),
          arg("--components", help="comma-separated components (default: all; the FPGA "
              "targets place the two cores, or every component named here)"),
          arg("--seeds", type=int, default=3, help="nextpnr seeds per core and FPGA "
@@ -258,7 +260,14 @@ def _targets(text: str) -> tuple[str, ...]:
          arg("--json", help="write all figures as JSON to this file"),
          arg("--report", help="write a Markdown report (PNG plot beside it)"))
 def cmd_synth(args: argparse.Namespace) -> int:
-    from .flow.area import equal_area, format_summary, write_markdown
+    from .flow.area import (
+        equal_area,
+        equal_area_asic,
+        format_asic_summary,
+        format_summary,
+        write_markdown,
+    )
+    from .flow.asic import LibertyError, resolve_liberty
     from .flow.synth import PNR_TIMEOUT_MIN, synthesise
     from .hdl.generate import COMPONENTS
     from .sim.trace import TraceFile
@@ -267,8 +276,13 @@ def cmd_synth(args: argparse.Namespace) -> int:
     config = _config(args)
     targets = _targets(args.target)
     components = [c for c in args.components.split(",") if c] if args.components else None
-    compare = "generic" in targets and all(core in (components or COMPONENTS)
-                                           for core in ("ditto_core", "dense_core"))
+    compare = ("generic" in targets or "asic" in targets) and all(
+        core in (components or COMPONENTS) for core in ("ditto_core", "dense_core"))
+    if "asic" in targets:
+        try:
+            resolve_liberty(args.liberty)  # a missing library or OpenSTA fails now
+        except LibertyError as error:
+            raise UserError(str(error)) from None
     if compare and args.trace:
         TraceFile(args.trace).close()  # a missing or malformed trace fails now, not later
     start = time.perf_counter()
@@ -290,7 +304,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
                                 fmax=not args.no_fmax,
                                 pnr_timeout_min=(PNR_TIMEOUT_MIN if args.pnr_timeout is None
                                                  else args.pnr_timeout),
-                                build_dir=args.build_dir,
+                                liberty=args.liberty, build_dir=args.build_dir,
                                 progress=lambda text: _status(
                                     f"{time.perf_counter() - start:6.0f}s {text}"))
         except BaseException as error:
@@ -301,10 +315,21 @@ def cmd_synth(args: argparse.Namespace) -> int:
         _end_progress()
         workload = workload.result() if workload else None
     comparison = None
-    if workload:
+    if workload and "generic" in targets:
         comparison = equal_area(result, workload, config)
         result["equal_area"] = comparison
         print(format_summary(comparison))
+    if workload and "asic" in targets:
+        result["equal_area_asic"] = equal_area_asic(result, workload, comparison)
+        print(format_asic_summary(result["equal_area_asic"]))
+    for name, entry in result["components"].items():
+        if "asic" in entry:
+            figures, timing = entry["asic"], entry["asic"]["timing"]
+            print(f"{name}: {figures['area_um2']:,.0f} um2 logic ({figures['cells']:,} cells, "
+                  f"{figures['flip_flop_area_um2']:,.0f} um2 flip-flops), "
+                  f"{figures['memory_um2']:,.0f} um2 SRAM; Fmax {timing['fmax_mhz']:.1f} MHz, "
+                  f"{timing['critical_path_ns']:.2f} ns {timing['startpoint']} -> "
+                  f"{timing['endpoint']}")
     for name, entry in result["components"].items():
         for target in ("ice40", "ecp5"):
             pnr = entry.get(f"{target}_pnr")

@@ -17,8 +17,8 @@ from ditto.config import DittoConfig
 
 from .synth import CORES
 
-__all__ = ["SRAM_TRANSISTORS_PER_BIT", "core_area", "equal_area", "format_summary",
-           "write_markdown"]
+__all__ = ["SRAM_TRANSISTORS_PER_BIT", "core_area", "equal_area", "equal_area_asic",
+           "format_asic_summary", "format_summary", "write_markdown"]
 
 SRAM_TRANSISTORS_PER_BIT = 6
 
@@ -110,6 +110,78 @@ def equal_area(synth: dict, workload: dict, config: DittoConfig) -> dict:
     }
 
 
+def equal_area_asic(synth: dict, workload: dict, transistor_basis: dict | None = None) -> dict:
+    """The equal-area comparison in µm² from the ``asic`` target (``ditto.flow.asic``): per
+    core ``logic_um2``, ``memory_um2``, ``area_um2`` (their sum), ``fmax_mhz`` and
+    ``critical_path``; ``ratios``: ``area``, ``speedup`` (and ``_defo``),
+    ``speedup_equal_area`` (and ``_defo``), ``speedup_equal_area_time`` (each core at its
+    own ASIC Fmax) and, given the transistor-based comparison (:func:`equal_area`),
+    ``speedup_equal_area_transistors`` and ``bases_differ_by`` (µm² over transistors,
+    minus 1)."""
+    missing = [core for core in CORES if "asic" not in synth["components"].get(core, {})]
+    if missing:
+        raise ValueError(f"the synthesis result has no asic figures for {missing}; run "
+                         "'ditto synth' with --target asic")
+    totals = workload["totals"]
+    cycles = {"ditto_core": totals["cycles_ditto"], "dense_core": totals["cycles_dense"]}
+    cores = {}
+    for core in CORES:
+        figures = synth["components"][core]["asic"]
+        timing = figures["timing"]
+        cores[core] = {"logic_um2": figures["area_um2"], "memory_um2": figures["memory_um2"],
+                       "area_um2": figures["area_um2"] + figures["memory_um2"],
+                       "flip_flop_area_um2": figures["flip_flop_area_um2"],
+                       "fmax_mhz": timing["fmax_mhz"],
+                       "critical_path": {key: timing[key] for key in
+                                         ("startpoint", "endpoint", "critical_path_ns")},
+                       "cycles": cycles[core]}
+    cores["ditto_core"]["cycles_defo"] = totals["cycles_ditto_defo"]
+    ditto, dense = cores["ditto_core"], cores["dense_core"]
+    area = ditto["area_um2"] / dense["area_um2"]
+    speedup = dense["cycles"] / ditto["cycles"]
+    speedup_defo = dense["cycles"] / ditto["cycles_defo"]
+    ratios = {"area": area, "logic_area": ditto["logic_um2"] / dense["logic_um2"],
+              "speedup": speedup, "speedup_defo": speedup_defo,
+              "speedup_equal_area": speedup / area,
+              "speedup_equal_area_defo": speedup_defo / area,
+              "fmax": ditto["fmax_mhz"] / dense["fmax_mhz"],
+              "speedup_equal_area_time": speedup / area * ditto["fmax_mhz"] / dense["fmax_mhz"]}
+    if transistor_basis is not None:
+        other = transistor_basis["ratios"]["speedup_equal_area"]
+        ratios["speedup_equal_area_transistors"] = other
+        ratios["bases_differ_by"] = ratios["speedup_equal_area"] / other - 1
+    return {"liberty": synth.get("liberty"), "workload": workload.get("workload", {}),
+            "cores": cores, "ratios": ratios}
+
+
+def format_asic_summary(comparison: dict) -> str:
+    """The µm² comparison as a plain-text table."""
+    ditto, dense = comparison["cores"]["ditto_core"], comparison["cores"]["dense_core"]
+    r = comparison["ratios"]
+    rows = [("", "DittoCore", "DenseCore"),
+            ("logic, um2", _fmt(ditto["logic_um2"]), _fmt(dense["logic_um2"])),
+            ("  of it flip-flops, um2", _fmt(ditto["flip_flop_area_um2"]),
+             _fmt(dense["flip_flop_area_um2"])),
+            ("SRAM macros, um2", _fmt(ditto["memory_um2"]), _fmt(dense["memory_um2"])),
+            ("area, um2", _fmt(ditto["area_um2"]), _fmt(dense["area_um2"])),
+            ("Fmax (OpenSTA), MHz", _fmt(ditto["fmax_mhz"], 1), _fmt(dense["fmax_mhz"], 1)),
+            ("cycles on the workload", _fmt(ditto["cycles"]), _fmt(dense["cycles"]))]
+    width = max(len(row[0]) for row in rows)
+    text = "\n".join(f"{a:<{width}}  {b:>14}  {c:>14}" for a, b, c in rows)
+    text += (f"\nASIC area ratio Ditto/Dense {r['area']:.2f} (logic {r['logic_area']:.2f}); "
+             f"speedup at equal area {r['speedup_equal_area']:.2f} (Defo "
+             f"{r['speedup_equal_area_defo']:.2f}); in time, each core at its Fmax, "
+             f"{r['speedup_equal_area_time']:.2f}")
+    if "bases_differ_by" in r:
+        text += (f"\nthe transistor estimate gives {r['speedup_equal_area_transistors']:.2f} at "
+                 f"equal area: the um2 basis differs by {100 * r['bases_differ_by']:+.1f} %")
+    for name, core in (("DittoCore", ditto), ("DenseCore", dense)):
+        path = core["critical_path"]
+        text += (f"\n{name} worst path {path['critical_path_ns']:.2f} ns: "
+                 f"{path['startpoint']} -> {path['endpoint']}")
+    return text
+
+
 def _fmt(value, digits: int = 0) -> str:
     if value is None:
         return "n/a"
@@ -131,6 +203,21 @@ def _component_rows(synth: dict) -> list[str]:
             cells += [_fmt(fpga.get(key)) for key in ("luts", "carries", "flip_flops", "ram",
                                                        "dsp")]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _asic_rows(synth: dict) -> list[str]:
+    lines = ["| component | cells | logic µm² | of it flip-flops µm² | SRAM macros µm² | "
+             "Fmax MHz | worst path ns | from → to |", "|---" * 8 + "|"]
+    for name, entry in synth["components"].items():
+        figures = entry.get("asic")
+        if not figures:
+            continue
+        timing = figures["timing"]
+        lines.append(f"| {name} | {_fmt(figures['cells'])} | {_fmt(figures['area_um2'])} | "
+                     f"{_fmt(figures['flip_flop_area_um2'])} | {_fmt(figures['memory_um2'])} | "
+                     f"{_fmt(timing['fmax_mhz'], 1)} | {timing['critical_path_ns']:.2f} | "
+                     f"`{timing['startpoint']}` → `{timing['endpoint']}` |")
     return lines
 
 
@@ -220,6 +307,14 @@ def write_markdown(path: str | Path, synth: dict, comparison: dict | None) -> No
              "`$mem_v2` and counted in bits), `synth_ice40` / `synth_ecp5`, nextpnr "
              "`--report`. Tools: " + ", ".join(f"{k} {v}" for k, v in synth["tools"].items())
              + ".", "", "## Components", "", *_component_rows(synth), ""]
+    asic_rows = _asic_rows(synth)
+    if len(asic_rows) > 2:
+        lines += [f"## ASIC ({synth.get('liberty')})", "",
+                  "Cell area from `stat -liberty`; Fmax from OpenSTA's worst path (library "
+                  "corner, ideal clock, input and output delay 0, no wire load; paths through "
+                  "SRAM macros untimed; docs/asic.md).", "", *asic_rows, ""]
+        if synth.get("equal_area_asic"):
+            lines += ["```", format_asic_summary(synth["equal_area_asic"]), "```", ""]
     pnr = _pnr_rows(synth)
     if len(pnr) > 2:
         lines += ["## Place and route (cores in serialised, registered I/O)", "",

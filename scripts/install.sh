@@ -12,11 +12,27 @@ command -v make >/dev/null 2>&1 || need_apt+=(make)
 perl -MPod::Usage -e 1 >/dev/null 2>&1 || need_apt+=(perl)
 # Virtual environments (.venv, and the fresh one of the wheel check) need ensurepip.
 "${PYTHON:-python3}" -c 'import ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+# OpenSTA times the ASIC netlists of 'ditto synth --target asic'.
+command -v sta >/dev/null 2>&1 || need_apt+=(opensta)
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install: system packages missing: ${need_apt[*]}"
-  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+
+# The OSU 0.18 um standard cells (Liberty) for the asic target, fetched once into a cache
+# from the Debian package qflow-tech-osu018, unpacked without installing qflow itself.
+liberty_dir="${DITTO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ditto-hw}/liberty/osu018"
+if [ ! -f "$liberty_dir/osu018_stdcells.lib" ]; then
+  echo "install: fetching the OSU 0.18 um library (Debian package qflow-tech-osu018)"
+  apt-cache show qflow-tech-osu018 >/dev/null 2>&1 || $SUDO apt-get update -qq
+  fetch_dir=$(mktemp -d)
+  (cd "$fetch_dir" && apt-get download -qq qflow-tech-osu018 2>/dev/null \
+    && dpkg-deb -x qflow-tech-osu018_*.deb unpacked)
+  mkdir -p "$liberty_dir"
+  cp "$fetch_dir/unpacked/usr/share/qflow/tech/osu018/osu018_stdcells.lib" "$liberty_dir/"
+  rm -rf "$fetch_dir"
 fi
 
 PYTHON=${PYTHON:-python3}

@@ -217,8 +217,8 @@ def test_synth_ecp5_places_and_routes_the_wrapped_dense_core(tmp_path):
 
 
 def test_synth_rejects_unknown_target(capsys):
-    assert main(["synth", "--config", "tiny", "--target", "asic"]) == 2
-    assert "--target 'asic'" in capsys.readouterr().err
+    assert main(["synth", "--config", "tiny", "--target", "sky130"]) == 2
+    assert "--target 'sky130'" in capsys.readouterr().err
     assert main(["synth", "--config", "tiny", "--pnr-timeout", "0"]) == 2
     assert "time limit 0 min: must be positive" in capsys.readouterr().err
 
