@@ -112,7 +112,7 @@ def equal_area(synth: dict, workload: dict, config: DittoConfig) -> dict:
 
 def equal_area_asic(synth: dict, workload: dict, transistor_basis: dict | None = None) -> dict:
     """The equal-area comparison in µm² from the ``asic`` target (``ditto.flow.asic``): per
-    core ``logic_um2``, ``memory_um2``, ``area_um2`` (their sum), ``fmax_mhz`` and
+    core ``logic_um2``, ``memory_um2``, ``total_um2`` (their sum), ``fmax_mhz`` and
     ``critical_path``; ``ratios``: ``area``, ``speedup`` (and ``_defo``),
     ``speedup_equal_area`` (and ``_defo``), ``speedup_equal_area_time`` (each core at its
     own ASIC Fmax) and, given the transistor-based comparison (:func:`equal_area`),
@@ -129,7 +129,7 @@ def equal_area_asic(synth: dict, workload: dict, transistor_basis: dict | None =
         figures = synth["components"][core]["asic"]
         timing = figures["timing"]
         cores[core] = {"logic_um2": figures["area_um2"], "memory_um2": figures["memory_um2"],
-                       "area_um2": figures["area_um2"] + figures["memory_um2"],
+                       "total_um2": figures["area_um2"] + figures["memory_um2"],
                        "flip_flop_area_um2": figures["flip_flop_area_um2"],
                        "fmax_mhz": timing["fmax_mhz"],
                        "critical_path": {key: timing[key] for key in
@@ -137,7 +137,7 @@ def equal_area_asic(synth: dict, workload: dict, transistor_basis: dict | None =
                        "cycles": cycles[core]}
     cores["ditto_core"]["cycles_defo"] = totals["cycles_ditto_defo"]
     ditto, dense = cores["ditto_core"], cores["dense_core"]
-    area = ditto["area_um2"] / dense["area_um2"]
+    area = ditto["total_um2"] / dense["total_um2"]
     speedup = dense["cycles"] / ditto["cycles"]
     speedup_defo = dense["cycles"] / ditto["cycles_defo"]
     ratios = {"area": area, "logic_area": ditto["logic_um2"] / dense["logic_um2"],
@@ -163,7 +163,7 @@ def format_asic_summary(comparison: dict) -> str:
             ("  of it flip-flops, um2", _fmt(ditto["flip_flop_area_um2"]),
              _fmt(dense["flip_flop_area_um2"])),
             ("SRAM macros, um2", _fmt(ditto["memory_um2"]), _fmt(dense["memory_um2"])),
-            ("area, um2", _fmt(ditto["area_um2"]), _fmt(dense["area_um2"])),
+            ("area, um2", _fmt(ditto["total_um2"]), _fmt(dense["total_um2"])),
             ("Fmax (OpenSTA), MHz", _fmt(ditto["fmax_mhz"], 1), _fmt(dense["fmax_mhz"], 1)),
             ("cycles on the workload", _fmt(ditto["cycles"]), _fmt(dense["cycles"]))]
     width = max(len(row[0]) for row in rows)

@@ -48,6 +48,8 @@ SRAM_ARRAY_EFFICIENCY = 0.7
 STA_PERIOD_NS = 10.0
 #: ABC's delay target (ps) for buffering and gate sizing.
 ABC_DELAY_PS = 3000
+#: Part of the cache key of a result: change it when the result's fields change.
+RESULT_FORMAT = "asic-2"
 
 
 class LibertyError(ValueError):
@@ -147,10 +149,11 @@ def asic_synthesis(work: Path, file: str, top: str, macros: dict[str, str],
 
     ``macros``: instance path -> macro name; ``macro_models``: macro name -> its spec
     (``SramSpec.as_dict()``) and ``text``, its behavioural model. Returns ``area_um2``
-    (logic, flip-flop memories included), ``flip_flop_area_um2``, ``cells``,
+    (logic, flip-flop memories included), ``flip_flop_area_um2``, ``fmax_mhz`` and
+    ``critical_path`` (``startpoint``, ``endpoint``, ``critical_path_ns``), ``cells``,
     ``cells_by_type``, ``memory_um2`` (black-box SRAM), ``memories`` (per instance: macro,
-    bits, read ports, ``as`` "flip-flops" or "sram", area), and ``timing`` (``fmax_mhz``,
-    ``critical_path_ns``, ``startpoint``, ``endpoint``, ``conditions``)."""
+    bits, read ports, ``as`` "flip-flops" or "sram", area), and ``timing`` (the same and
+    ``arrival_ns``, ``conditions``, ``untimed``)."""
     cells = liberty_cells(liberty)
     local_lib = work / "cells.lib"
     if not local_lib.exists() or local_lib.read_bytes() != liberty.read_bytes():
@@ -187,6 +190,9 @@ def asic_synthesis(work: Path, file: str, top: str, macros: dict[str, str],
     timing["untimed"] = sorted(path for path, m in memories.items() if m["as"] == "sram")
     return {"liberty": str(liberty), "area_um2": round(logic, 1),
             "flip_flop_area_um2": round(flops, 1),
+            "fmax_mhz": timing["fmax_mhz"],
+            "critical_path": {key: timing[key] for key in
+                              ("startpoint", "endpoint", "critical_path_ns")},
             "cells": sum(n for c, n in by_type.items() if c in cells),
             "cells_by_type": by_type,
             "memory_um2": round(sum(m["area_um2"] or 0 for m in memories.values()), 1),

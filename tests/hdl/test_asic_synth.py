@@ -60,6 +60,8 @@ def test_areas_add_up_from_the_library(mapped):
         assert figures["area_um2"] == pytest.approx(
             sum(cells[c]["area"] * n for c, n in by_type.items() if c in cells), abs=0.1)
         assert 0 < figures["flip_flop_area_um2"] < figures["area_um2"], name
+        assert figures["fmax_mhz"] == figures["timing"]["fmax_mhz"] > 0
+        assert figures["critical_path"]["endpoint"] == figures["timing"]["endpoint"]
     # The Defo unit's two 512 x 33 tables are SRAM macros (over the flip-flop limit), each
     # at 146 F² per bit over the array efficiency; the tiny PE has none.
     defo = result["components"]["defo_unit"]["asic"]
@@ -109,7 +111,7 @@ def test_the_equal_area_comparison_in_um2_by_hand():
                            "cycles_dense": 1200}}
     comparison = area.equal_area_asic(synth_result, workload,
                                       {"ratios": {"speedup_equal_area": 2.5}})
-    assert comparison["cores"]["ditto_core"]["area_um2"] == 4e6
+    assert comparison["cores"]["ditto_core"]["total_um2"] == 4e6
     assert comparison["ratios"] == pytest.approx({
         "area": 2.0, "logic_area": 3.0, "speedup": 4.0, "speedup_defo": 5.0,
         "speedup_equal_area": 2.0, "speedup_equal_area_defo": 2.5, "fmax": 0.5,
