@@ -28,6 +28,20 @@ def core_area(generic: dict) -> int:
     return generic["transistors"] + SRAM_TRANSISTORS_PER_BIT * generic["memory_bits"]
 
 
+def _core_figures(synth: dict, target: str) -> dict:
+    """Both cores' figures for ``target``; a clear error when the synthesis has none."""
+    missing = [core for core in CORES if target not in synth["components"].get(core, {})]
+    if missing:
+        raise ValueError(f"the synthesis result has no {target} figures for {missing}; run "
+                         f"'ditto synth' with --target {target}")
+    return {core: synth["components"][core][target] for core in CORES}
+
+
+def _core_cycles(workload: dict) -> dict:
+    totals = workload["totals"]
+    return {"ditto_core": totals["cycles_ditto"], "dense_core": totals["cycles_dense"]}
+
+
 def act_macs_per_cycle(config: DittoConfig, core: str) -> int:
     """int8 x int8 multiply-accumulates per cycle in ACT mode at worst case (every activation
     FULL: two lanes each for DittoCore)."""
@@ -50,15 +64,12 @@ def equal_area(synth: dict, workload: dict, config: DittoConfig) -> dict:
     scaled by replicating cores) and, where both cores have an Fmax on a target,
     ``speedup_equal_area_time_<target>`` (the same in time, each core at its own Fmax).
     """
-    missing = [core for core in CORES if "generic" not in synth["components"].get(core, {})]
-    if missing:
-        raise ValueError(f"the synthesis result has no generic figures for {missing}; "
-                         "run 'ditto synth' with --target generic")
+    figures = _core_figures(synth, "generic")
     totals = workload["totals"]
-    cycles = {"ditto_core": totals["cycles_ditto"], "dense_core": totals["cycles_dense"]}
+    cycles = _core_cycles(workload)
     cores = {}
     for core in CORES:
-        generic = synth["components"][core]["generic"]
+        generic = figures[core]
         area = core_area(generic)
         entry = {
             "logic_transistors": generic["transistors"],
@@ -118,15 +129,12 @@ def equal_area_asic(synth: dict, workload: dict, transistor_basis: dict | None =
     own ASIC Fmax) and, given the transistor-based comparison (:func:`equal_area`),
     ``speedup_equal_area_transistors`` and ``bases_differ_by`` (µm² over transistors,
     minus 1)."""
-    missing = [core for core in CORES if "asic" not in synth["components"].get(core, {})]
-    if missing:
-        raise ValueError(f"the synthesis result has no asic figures for {missing}; run "
-                         "'ditto synth' with --target asic")
+    asic_figures = _core_figures(synth, "asic")
     totals = workload["totals"]
-    cycles = {"ditto_core": totals["cycles_ditto"], "dense_core": totals["cycles_dense"]}
+    cycles = _core_cycles(workload)
     cores = {}
     for core in CORES:
-        figures = synth["components"][core]["asic"]
+        figures = asic_figures[core]
         timing = figures["timing"]
         cores[core] = {"logic_um2": figures["area_um2"], "memory_um2": figures["memory_um2"],
                        "total_um2": figures["area_um2"] + figures["memory_um2"],
