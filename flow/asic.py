@@ -183,9 +183,8 @@ def asic_synthesis(work: Path, file: str, top: str, macros: dict[str, str],
                and not cell.startswith("ditto_sram_")]
     if unknown:
         raise ToolError(f"{work}: cells not in the library after mapping: {unknown}")
-    logic = sum(cells[c]["area"] * n for c, n in by_type.items() if c in cells)
-    flops = sum(cells[c]["area"] * n for c, n in by_type.items()
-                if c in cells and cells[c]["sequential"])
+    # Yosys' own sums of the library areas (the SRAM black boxes have none).
+    logic, flops = design["area"], design["sequential_area"]
     timing = _sta(work, top, {name for name, cell in cells.items() if cell["sequential"]})
     timing["untimed"] = sorted(path for path, m in memories.items() if m["as"] == "sram")
     return {"liberty": str(liberty), "area_um2": round(logic, 1),
