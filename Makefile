@@ -4,7 +4,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint check-wheel bench bench-trace bench-sim regress clean
+.PHONY: install demo test lint check-wheel bench bench-trace bench-sim regress train-dit clean
 
 $(STAMP): pyproject.toml scripts/install.sh
 	bash scripts/install.sh
@@ -47,6 +47,12 @@ regress: install
 # check over every layer and step.
 bench-trace: install
 	bash scripts/bench_trace.sh
+
+# Train the small class-conditional DiT on scikit-learn's digits (JAX, CPU, about 10 minutes)
+# and export it to sim/models/dit_digits.onnx, with its sample grid and quality figure.
+train-dit: install
+	$(BIN)/python -m pip install -q -e '.[dev,trace,train]'
+	$(BIN)/python scripts/train_dit.py
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache .hypothesis

@@ -140,32 +140,64 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("trace", "capture a real diffusion trajectory",
+def _spec_names() -> str:
+    from .sim.spec import BUILTIN_SPECS
+
+    return ", ".join(BUILTIN_SPECS)
+
+
+def _conditions(pairs: list[str]) -> dict[str, list[float]]:
+    """``--condition KEY=V[,V...]`` options as ``{key: values}``."""
+    conditions = {}
+    for pair in pairs:
+        key, sep, values = pair.partition("=")
+        try:
+            if not sep or not key:
+                raise ValueError
+            conditions[key] = [int(v) if v.strip().lstrip("-").isdigit() else float(v)
+                               for v in values.split(",")]
+        except ValueError:
+            raise UserError(f"--condition {pair!r}: expected KEY=VALUE[,VALUE...] with "
+                            "numbers, e.g. label=0,1,2") from None
+    return conditions
+
+
+@command("trace", "capture a real diffusion trajectory of an ONNX model",
+         arg("--spec", default="terrain", metavar="NAME|FILE",
+             help=lambda: f"sampler spec: built-in ({_spec_names()}) or a TOML file "
+                          "(docs/traces.md; default %(default)s)"),
+         arg("--onnx", metavar="MODEL.onnx", help="run the spec on this model file "
+             "instead of the spec's own model"),
          arg("--steps", type=int, default=20, help="sampling steps (default 20)"),
-         arg("--sampler", default="euler", choices=["euler", "consistency"],
-             help="deterministic Euler on a Karras schedule (default) or the "
-                  "multistep consistency sampler"),
+         arg("--sampler", choices=["euler", "ddim", "consistency"],
+             help="default: the spec's (terrain: Euler on a Karras schedule)"),
          arg("--batch", type=int, default=1),
          arg("--seed", type=int, default=0),
-         arg("--difficulty", type=int, default=50, help="terrain difficulty 1..100"),
+         arg("--condition", action="append", default=[], metavar="KEY=V[,V...]",
+             help="a conditioning value of the spec, cycled over the batch (repeatable), "
+                  "e.g. difficulty=50 (terrain) or label=0,1,2 (dit-digits)"),
          arg("--layers", help="comma-separated glob patterns over node names, "
              "e.g. 'node_conv2d_1,node_einsum_*'"),
          arg("--out", default=None, help="trace file (default "
-             "build/traces/terrain-STEPS.npz)"))
+             "build/traces/SPEC-STEPS.npz)"))
 def cmd_trace(args: argparse.Namespace) -> int:
     from .sim.capture import capture_trace
+    from .sim.spec import load_spec
     from .sim.trace import write_trace
 
     config = _config(args)
+    spec = load_spec(args.spec)
     layers = [p for p in args.layers.split(",") if p] if args.layers else None
+    out = args.out or f"build/traces/{spec.name}-{args.steps}.npz"
     start = time.perf_counter()
     index, arrays, _ = capture_trace(
-        config, steps=args.steps, sampler=args.sampler, batch=args.batch, seed=args.seed,
-        difficulty=args.difficulty, layers=layers, progress=_status)
+        config, spec=spec, onnx=args.onnx, steps=args.steps, sampler=args.sampler,
+        batch=args.batch, seed=args.seed, conditions=_conditions(args.condition),
+        layers=layers, progress=_status)
     _end_progress()
-    write_trace(args.out, index, arrays)
-    size = Path(args.out).stat().st_size
-    print(f"wrote {args.out}: {len(index['layers'])} layers, {args.steps} steps, "
+    write_trace(out, index, arrays)
+    size = Path(out).stat().st_size
+    print(f"wrote {out}: {len(index['layers'])} layers, {args.steps} steps, "
           f"{size / 1e6:.1f} MB, {time.perf_counter() - start:.1f} s")
     return 0
 
@@ -709,14 +741,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from .flow.tools import ToolError
     from .sim.capture import CaptureError
+    from .sim.spec import SpecError
     from .sim.trace import TraceError
 
     args = build_parser().parse_args(argv)
-    if getattr(args, "out", "") is None and args.command == "trace":
-        args.out = f"build/traces/terrain-{args.steps}.npz"
     try:
         return args.func(args)
-    except (UserError, ConfigError, CaptureError, TraceError, ToolError,
+    except (UserError, ConfigError, CaptureError, SpecError, TraceError, ToolError,
             FileNotFoundError) as error:
         _end_progress()
         print(f"ditto {args.command}: error: {error}", file=sys.stderr)

@@ -27,5 +27,11 @@ assert result["config"]["name"] == "tiny"
 # The bulk tier's harness is built from the installed package's copy.
 from ditto.verif.bulk import HARNESS
 assert HARNESS.is_file(), HARNESS
+# The sampler specs, the DiT's model file and both real-trace fixtures are package data.
+from ditto.sim.fixtures import FIXTURES
+from ditto.sim.spec import BUILTIN_SPECS, load_spec
+assert set(BUILTIN_SPECS) == {"terrain", "dit-digits"}, BUILTIN_SPECS
+assert load_spec("dit-digits").model_path().is_file()
+assert all(path.is_file() for path in FIXTURES), FIXTURES
 PY
 echo "check-wheel: passed"

@@ -22,19 +22,32 @@ import numpy as np
 from .layers import layer_operands
 from .trace import TraceFile, write_trace
 
-__all__ = ["DEFAULT_CASES", "FIXTURE", "extract_fixture", "load_fixture"]
+__all__ = ["DEFAULT_CASES", "DIT_CASES", "DIT_FIXTURE", "FIXTURE", "FIXTURES", "committed_cases",
+           "extract_fixture", "load_fixture"]
 
 FIXTURE_SCHEMA = "ditto-tile-fixture"
 
-#: The committed fixture (package data of ``ditto.sim``, so it is in the wheel too).
+#: The committed fixtures (package data of ``ditto.sim``, so they are in the wheel too): the
+#: terrain U-Net's (``FIXTURE``, from ``build/traces/terrain-20.npz``) and the DiT's
+#: (``DIT_FIXTURE``, from ``ditto trace --spec dit-digits --batch 10 --steps 20``).
 FIXTURE = Path(str(resources.files("ditto.sim") / "terrain_tiles.npz"))
+DIT_FIXTURE = Path(str(resources.files("ditto.sim") / "dit_tiles.npz"))
+FIXTURES = (FIXTURE, DIT_FIXTURE)
 
-#: (case name, layer name, report group) of the committed fixture.
+#: (case name, layer name) of the terrain fixture.
 DEFAULT_CASES = (
     ("conv3x3", "node_conv2d_1"),
     ("conv1x1", "node_conv2d_23"),
     ("gemm", "node_linear"),
     ("attention_qk", "node_einsum"),
+)
+#: (case name, layer name) of the DiT fixture: a linear layer over the tokens, the MLP's
+#: wide one, and one attention block's two products (both operands changing).
+DIT_CASES = (
+    ("dit_qkv", "blocks.1.attn.qkv"),
+    ("dit_mlp_fc2", "blocks.2.mlp.fc2"),
+    ("dit_attention_qk", "blocks.1.attn.qk"),
+    ("dit_attention_pv", "blocks.1.attn.pv"),
 )
 
 
@@ -94,3 +107,8 @@ def load_fixture(path: str | os.PathLike) -> list[dict]:
                 raise ValueError(f"{path}: case {case['name']} has malformed arrays")
             cases.append({**case, "x": x, "w": w})
     return cases
+
+
+def committed_cases() -> list[dict]:
+    """The cases of every committed fixture: the terrain U-Net's, then the DiT's."""
+    return [case for path in FIXTURES for case in load_fixture(path)]

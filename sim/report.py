@@ -16,9 +16,14 @@ PAPER = {"zero": 0.4448, "low4": 0.5152, "full4": 0.0399, "layers_act": 0.14,
          # Ditto+ spatial differences, the paper's average (about 26 / 48 / 26 %).
          "spatial_zero": 0.26, "spatial_low4": 0.48, "spatial_full4": 0.26}
 
-CAVEAT = ("The traced model was distilled for one-step sampling; multi-step trajectories are "
-          "outside what it was trained for. Its activations are real, its images are not its "
-          "best.")
+#: Index keys of a trace description that are not conditions of the model.
+TRACE_KEYS = ("model", "sampler", "steps", "batch", "seed", "act_bits", "layer_filter", "file")
+
+
+def trace_title(trace: dict) -> str:
+    """The traced model's name: its package, or its spec and file."""
+    model = trace["model"]
+    return model.get("package") or f"{model.get('spec', 'onnx')} ({model['file']})"
 
 
 def _pyplot():
@@ -126,12 +131,15 @@ def write_markdown_report(report: dict, path: str | os.PathLike) -> None:
 
     totals, config = report["totals"], report["config"]
     trace = report.get("trace")
-    lines = [f"# Ditto analysis: {trace['model']['package'] if trace else 'synthetic'} "
+    lines = [f"# Ditto analysis: {trace_title(trace) if trace else 'synthetic'} "
              f"trajectory, config `{config['slug']}`", ""]
     if trace:
+        conditions = "".join(f", {key} {value}" for key, value in trace.items()
+                             if key not in TRACE_KEYS)
         lines += [f"Trace: sampler `{trace['sampler']}`, {trace['steps']} steps, batch "
-                  f"{trace['batch']}, seed {trace['seed']}, difficulty {trace['difficulty']}.",
-                  "", f"> {CAVEAT}", ""]
+                  f"{trace['batch']}, seed {trace['seed']}{conditions}.", ""]
+        if trace["model"].get("caveat"):
+            lines += [f"> Caveat of the model: {trace['model']['caveat']}.", ""]
     layers_act = totals["layers_act_by_defo"] / max(totals["layers"], 1)
     lines += [
         "## Totals", "",

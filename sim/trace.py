@@ -121,7 +121,7 @@ class TraceFile:
             else None
         spec = LayerSpec(layer["name"], kind, conv=conv,
                          weights_change=bool(layer.get("weights_change", False)),
-                         role=EINSUM_ROLES.get(layer.get("equation", "")))
+                         role=layer.get("role") or EINSUM_ROLES.get(layer.get("equation", "")))
         transpose = (False, False)
         if layer["op"] == "Einsum":
             transpose = EINSUM_AS_MATMUL[layer["equation"]]
@@ -199,8 +199,9 @@ class TraceFile:
 def analyze_trace(trace: TraceFile, config, *, progress=None) -> dict:
     """``analysis.analyze`` over a trace, with the trace's description under ``trace``."""
     report = analyze(trace.layers(), config, sigmas=trace.sigmas, progress=progress)
-    report["trace"] = {key: trace.index.get(key) for key in
-                       ("model", "sampler", "steps", "batch", "seed", "difficulty",
-                        "layer_filter")}
+    # Everything but the bulky per-step and per-tensor lists: the model, the sampler and
+    # its options, and the model's conditions (each under its own key).
+    report["trace"] = {key: value for key, value in trace.index.items() if key not in
+                       ("schema", "version", "sigmas", "timesteps", "tensors", "layers")}
     report["trace"]["file"] = str(trace.path)
     return report

@@ -81,12 +81,12 @@ BULK_REPEATS = 40
 
 def _fixture_jobs(config: DittoConfig, core: str) -> list:
     """The fixture's jobs for ``core``, with the SPATIAL re-run of each case's last step."""
-    from ditto.sim.fixtures import FIXTURE, load_fixture
+    from ditto.sim.fixtures import committed_cases
 
     from .tiles import fixture_jobs
 
     jobs = []
-    for case in load_fixture(FIXTURE):
+    for case in committed_cases():
         jobs += fixture_jobs(case, config, core.removesuffix("_core"), spatial=True)
     return jobs
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ditto.config import preset
-from ditto.sim.fixtures import FIXTURE, load_fixture
+from ditto.sim.fixtures import committed_cases
 from ditto.verif.bulk import _stimulus_header, build_bulk_model, run_bulk
 from ditto.verif.core_runner import CoreTraffic
 from ditto.verif.tiles import fixture_jobs
@@ -26,7 +26,7 @@ CORES = ("ditto_core", "dense_core")
 def bulk(core):
     """The core's bulk model and the committed fixture's jobs for it."""
     jobs = []
-    for case in load_fixture(FIXTURE):
+    for case in committed_cases():
         jobs += fixture_jobs(case, CONFIG, core.removesuffix("_core"), spatial=True)
     return build_bulk_model(core, CONFIG), jobs
 

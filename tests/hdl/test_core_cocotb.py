@@ -13,7 +13,7 @@ from ditto.config import preset
 from ditto.enums import Mode
 from ditto.sim.cycles import simulate_ditto_tile
 from ditto.sim.encoding import classifies, lane_costs, operand_values
-from ditto.sim.fixtures import FIXTURE, load_fixture
+from ditto.sim.fixtures import committed_cases
 from ditto.verif.core_runner import CoreTraffic, run_core_bench
 from ditto.verif.tiles import ditto_jobs, fixture_jobs
 
@@ -24,7 +24,7 @@ TRAFFIC = [CoreTraffic("exact_timing"),
 def real_jobs(config, core, max_cols):
     """Jobs of every fixture case for ``core`` ("ditto_core" or "dense_core")."""
     jobs = []
-    for case in load_fixture(FIXTURE):
+    for case in committed_cases():
         jobs += fixture_jobs(case, config, core.removesuffix("_core"), max_cols=max_cols,
                              spatial=True)
     return jobs

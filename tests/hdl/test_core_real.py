@@ -11,11 +11,11 @@ import pytest
 from ditto.config import preset
 from ditto.enums import Mode
 from ditto.hdl.core import DenseCore, DittoCore
-from ditto.sim.fixtures import FIXTURE, load_fixture
+from ditto.sim.fixtures import committed_cases
 from ditto.verif.simulate import run_jobs
 from ditto.verif.tiles import case_operands, fixture_jobs
 
-CASES = {case["name"]: case for case in load_fixture(FIXTURE)}
+CASES = {case["name"]: case for case in committed_cases()}
 CONFIG = preset("tiny")
 MAX_COLS = 4  # two output-channel blocks of the tiny preset keep this tier quick
 

@@ -8,7 +8,7 @@ from ditto.config import preset
 from ditto.enums import Mode
 from ditto.sim.analysis import analyze
 from ditto.sim.encoding import class_counts
-from ditto.sim.fixtures import FIXTURE, load_fixture
+from ditto.sim.fixtures import committed_cases
 from ditto.sim.layers import DiffLayerExecutor, HwProduct, lane_matmul, layer_operands
 from ditto.sim.spatial import spatial_values
 from ditto.sim.synthetic import synthetic_trajectory
@@ -36,7 +36,7 @@ def test_the_chained_rows_are_the_plain_product(max_rows):
 
 
 def test_the_chain_is_exact_on_real_rows():
-    for case in load_fixture(FIXTURE):
+    for case in committed_cases():
         a, b = case["x"][:, None], case["w"][:, None]   # steps as groups
         values = spatial_values(a, CONFIG.max_rows)
         assert np.abs(values).max() <= 255  # two int8 values apart: the DIFF range

@@ -12,16 +12,19 @@ import pytest
 
 from ditto.cli import main
 from ditto.config import preset
-from ditto.sim.capture import CaptureError, capture_trace, karras_sigmas, sample
+from ditto.sim.capture import CaptureError, capture_trace, sample
 from ditto.sim.exactness import check_exactness
 from ditto.sim.layers import layer_operands
 from ditto.sim.report import write_markdown_report
+from ditto.sim.spec import SpecError, karras_sigmas
 from ditto.sim.trace import TRACE_VERSION, TraceFile, analyze_trace, write_trace
 
 CONFIG = preset("default")
 # A 3x3 conv, a 1x1 conv, a Gemm (time embedding) and one attention block's two matmuls.
 LAYERS = ["node_conv2d_1", "node_conv2d_23", "node_linear", "node_einsum", "node_einsum_1"]
 STEPS = 3
+# The terrain spec's schedule, written out: EDM's Karras levels from 80 down to 0.002.
+TERRAIN_SIGMAS = dict(sigma_min=0.002, sigma_max=80.0, rho=7.0)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +45,7 @@ def test_capture_records_every_requested_layer_with_its_geometry(captured):
     with TraceFile(path) as trace:
         assert sorted(trace.layer_names) == sorted(LAYERS)  # graph order
         assert trace.steps == STEPS
-        assert trace.sigmas == pytest.approx(karras_sigmas(STEPS).tolist())
+        assert trace.sigmas == pytest.approx(karras_sigmas(STEPS, **TERRAIN_SIGMAS).tolist())
         layers = {layer.spec.name: layer for layer in trace.layers()}
     conv = layers["node_conv2d_1"].spec.conv
     assert conv.kernel == (3, 3) and conv.pads == (1, 1, 1, 1) and conv.groups == 1
@@ -104,7 +107,7 @@ def test_analyze_trace_reports_steps_with_sigma_and_writes_plots(captured, tmp_p
     with TraceFile(path) as trace:
         report = analyze_trace(trace, CONFIG)
     assert [s["step"] for s in report["steps"]] == [1, 2]
-    assert report["steps"][0]["sigma"] == pytest.approx(karras_sigmas(STEPS)[1])
+    assert report["steps"][0]["sigma"] == pytest.approx(karras_sigmas(STEPS, **TERRAIN_SIGMAS)[1])
     groups = {layer["group"] for layer in report["layers"]}
     assert groups == {"conv3x3", "conv1x1", "linear", "attention_qk", "attention_pv"}
     out = tmp_path / "rep" / "small.md"
@@ -180,8 +183,10 @@ def test_unsupported_node_type():
 def test_bad_capture_options():
     with pytest.raises(CaptureError, match="--steps 1"):
         capture_trace(CONFIG, steps=1)
-    with pytest.raises(CaptureError, match="--difficulty 0"):
-        capture_trace(CONFIG, steps=2, difficulty=0)
+    with pytest.raises(SpecError, match="--condition difficulty=0: must be 1..100"):
+        capture_trace(CONFIG, steps=2, conditions={"difficulty": [0]})
+    with pytest.raises(SpecError, match="--condition label: spec terrain has difficulty"):
+        capture_trace(CONFIG, steps=2, conditions={"label": [1]})
 
 
 def test_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
