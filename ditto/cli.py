@@ -396,47 +396,76 @@ def cmd_pe_fmax(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("sweep", "area, Fmax and real-trace cycles over "
-         "P, E, lane_bits, dispatch groups and FIFO depth; CSV and "
-         "Pareto plot",
-         arg("--pes", default="4,8,16", help="values of P (default 4,8,16)"),
-         arg("--scan-widths", default="16,32", help="values of E (default 16,32)"),
-         arg("--lane-bits", default="5", help="values of lane_bits (>= 5; default 5)"),
-         arg("--groups", default=None, help="values of dispatch_groups, the most lane "
-             "groups the packer pushes a cycle (default: the config's)"),
-         arg("--depths", default=None, help="dispatch FIFO depths in lane groups "
-             "(default: the config's)"),
-         arg("--fmax-target", default="ecp5", choices=["ecp5", "ice40", "none"],
-             help="FPGA for the Fmax column (default ecp5)"),
+@command("sweep", "area, Fmax, cycles, time and energy of both cores over any config "
+         "fields, on Dask; CSV and plots with the non-dominated set",
+         arg("--sweep", action="append", default=[], metavar="FIELD=V1,V2,...",
+             help="a DittoConfig field and its values (repeatable; every combination is a "
+                  "point), e.g. --sweep pes=8,16,32 --sweep dispatch_groups=1,2"),
+         arg("--workers", type=int, default=None,
+             help="worker processes of a local Dask cluster (default: the cores available; "
+                  "0: one point after another in this process)"),
+         arg("--scheduler", metavar="ADDRESS", help="join the Dask cluster at ADDRESS "
+             "(e.g. tcp://host:8786) instead of starting one; BUILD must be reachable "
+             "from every worker"),
+         arg("--fmax-target", default="ecp5", choices=["ecp5", "ice40", "asic", "none"],
+             help="where Fmax comes from: nextpnr on an FPGA, OpenSTA on the asic netlist "
+                  "(which also gives µm²), or none (default ecp5)"),
          arg("--seeds", type=int, default=1, help="nextpnr seeds per point (default 1)"),
-         arg("--trace", help="trace for the cycles (default build/traces/terrain-20.npz "
-             "if present, else the committed fixture)"),
-         arg("--build-dir", default="build/synth"),
+         arg("--pnr-timeout", type=float, default=60.0,
+             help="minutes one place-and-route run may take (default 60)"),
+         arg("--trace", help="trace for the cycles and energy (default "
+             "build/traces/terrain-20.npz if present, else the committed fixture)"),
+         arg("--build-dir", default="build/synth", metavar="BUILD",
+             help="synthesis and point cache (default build/synth)"),
          arg("--csv", default="build/sweep.csv"),
-         arg("--plot", default="build/sweep.png"))
+         arg("--plots", default="build/sweep", metavar="PREFIX",
+             help="plots PREFIX-area-time.png and PREFIX-area-energy.png "
+                  "(default build/sweep)"))
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .flow.sweep import run_sweep, sweep_configs
+    from tqdm import tqdm
+
+    from .flow.sweep import SweepOptions, default_workers, parse_sweeps, run_sweep, sweep_configs
 
     base = _config(args)
+    if not args.sweep:
+        raise UserError("give at least one --sweep FIELD=V1,V2,..., e.g. --sweep pes=8,16")
+    sweeps = parse_sweeps(args.sweep)
+    if args.trace is not None and not Path(args.trace).is_file():
+        raise UserError(f"--trace {args.trace}: no such trace file")
     try:
-        configs = sweep_configs(base, pes=args.pes, scan_widths=args.scan_widths,
-                                lane_bits=args.lane_bits, groups=args.groups,
-                                depths=args.depths)
-    except (ValueError, ConfigError) as error:
+        # Absolute paths: the workers may run elsewhere (--scheduler), on a shared file system.
+        options = SweepOptions(fmax_target=None if args.fmax_target == "none"
+                               else args.fmax_target, seeds=args.seeds,
+                               trace=str(Path(args.trace).resolve()) if args.trace else None,
+                               build_dir=str(Path(args.build_dir).resolve()),
+                               pnr_timeout_min=args.pnr_timeout)
+    except ValueError as error:
         raise UserError(str(error)) from None
-    fmax_target = None if args.fmax_target == "none" else args.fmax_target
-    print(f"sweep: {len(configs)} configurations, Fmax on {fmax_target or 'none'}",
-          file=sys.stderr)
-    rows = run_sweep(configs, trace=args.trace, fmax_target=fmax_target, seeds=args.seeds,
-                     build_dir=args.build_dir, csv_path=args.csv, plot_path=args.plot,
-                     progress=_status)
-    _end_progress()
+    workers = default_workers() if args.workers is None else args.workers
+    if workers < 0:
+        raise UserError(f"--workers {workers}: must be 0 (serial) or more")
+    points = sweep_configs(base, sweeps)
+    valid = sum(point.config is not None for point in points)
+    where = (f"the Dask cluster at {args.scheduler}" if args.scheduler else
+             f"a local Dask cluster of {workers} workers" if workers else "this process")
+    print(f"sweep: {len(points)} points ({len(points) - valid} invalid), on {where}; Fmax "
+          f"from {args.fmax_target}", file=sys.stderr)
+    with tqdm(total=valid, desc="sweep", unit="point", file=sys.stderr) as bar:
+        def progress(index, row):
+            bar.update(1)
+            if row.get("error"):
+                bar.write(f"point {index + 1} failed: {row['error']}", file=sys.stderr)
+
+        rows = run_sweep(base, sweeps, options, workers=workers, scheduler=args.scheduler,
+                         csv_path=args.csv, plot_prefix=args.plots, progress=progress)
     for row in rows:
-        print(f"{row['slug']:<32} area {row['area_transistors']:>12,}  cycles "
-              f"{row['cycles_ditto']:>12,}  Fmax {row['fmax_mhz'] or 'n/a'}"
-              f"{'  pareto' if row['pareto'] else ''}")
-    print(f"wrote {args.csv} and {args.plot}")
-    return 0
+        figures = (f"error: {row['error']}" if row.get("error") else
+                   f"area {row['area_transistors']:>12,}  cycles {row['cycles_ditto_defo']:>13,}"
+                   f"  Fmax {row['fmax_mhz'] or 'n/a'}  energy {row['energy_uj']:,} uJ"
+                   f"{'  (cached)' if row.get('cached') else ''}")
+        print(f"{row['slug'] or '(invalid)':<34} {figures}{'  front' if row['pareto'] else ''}")
+    print(f"wrote {args.csv}, {args.plots}-area-time.png and {args.plots}-area-energy.png")
+    return 1 if all(row.get("error") for row in rows) else 0
 
 
 def _core_areas(config, area_file: str | None) -> dict:

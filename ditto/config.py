@@ -18,7 +18,7 @@ from pathlib import Path
 from ditto import pipeline
 
 __all__ = ["ConfigError", "DittoConfig", "MEMORY_FIELDS", "PRESETS", "config_toml",
-           "load_config", "preset"]
+           "field_value", "load_config", "preset"]
 
 #: Fields that describe the memory system around the cores, not the cores themselves.
 MEMORY_FIELDS = ("onchip_bytes", "dram_mbps", "clock_mhz")
@@ -310,7 +310,7 @@ def preset(name: str) -> DittoConfig:
 _FIELDS = {field.name: field.type for field in dataclasses.fields(DittoConfig)}
 
 
-def _field_value(field: str, value, source: str):
+def field_value(field: str, value, source: str):
     """``value`` for ``field`` as the field's type: ints and bools from TOML or JSON as
     they are, or parsed from the text of ``--set``."""
     if field not in _FIELDS:
@@ -372,12 +372,12 @@ def load_config(spec: str = "default", sets: Iterable[str] = ()) -> DittoConfig:
         fields.setdefault("name", base.name if base_name is not None else stem)
     else:
         preset(spec)  # the unknown-preset error
-    fields = {field: _field_value(field, value, source) for field, value in fields.items()}
+    fields = {field: field_value(field, value, source) for field, value in fields.items()}
     for item in sets:
         field, equals, value = item.partition("=")
         if not equals:
             raise ConfigError(f"--set {item!r}: write FIELD=VALUE, for example pes=16")
-        fields[field.strip()] = _field_value(field.strip(), value, "--set")
+        fields[field.strip()] = field_value(field.strip(), value, "--set")
     return base.replace(**fields) if fields else base
 
 

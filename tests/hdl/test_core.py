@@ -317,14 +317,13 @@ def test_padding_never_meets_stale_weights_of_a_longer_tile(core_class):
 
 def _sweep_points() -> list[DittoConfig]:
     """Configs ``ditto sweep`` produces from SMALL, each knob over its range with the others
-    at SMALL's (every lane width the sweep takes, G = 1..4 with the shallowest and a deep
-    FIFO, odd P, E down to one element)."""
-    points = sweep_configs(SMALL, pes="2", scan_widths="4", lane_bits="5,6,7,8,9")
-    for groups in (1, 2, 3, 4):
-        points += sweep_configs(SMALL, pes="2", scan_widths="4", groups=str(groups),
-                                depths=f"{groups},20")
-    points += sweep_configs(SMALL, pes="1,3", scan_widths="1,2,8")
-    return points
+    at SMALL's (lane widths 5..9, G = 1..4 with the shallowest and a deep FIFO, odd P, E down
+    to one element)."""
+    sweeps = [{"pes": [2], "scan_width": [4], "lane_bits": [5, 6, 7, 8, 9]}]
+    sweeps += [{"pes": [2], "scan_width": [4], "dispatch_groups": [groups],
+                "dispatch_depth": [groups, 20]} for groups in (1, 2, 3, 4)]
+    sweeps.append({"pes": [1, 3], "scan_width": [1, 2, 8]})
+    return [point.config for grid in sweeps for point in sweep_configs(SMALL, grid)]
 
 
 @pytest.mark.parametrize("config", _sweep_points(), ids=lambda c: c.slug)

@@ -12,7 +12,7 @@ from amaranth.lib.wiring import In, Out
 from ditto.cli import main
 from ditto.config import ConfigError, preset
 from ditto.flow import area, synth
-from ditto.flow.sweep import pareto_flags, sweep_configs
+from ditto.flow.sweep import pareto_flags, parse_sweeps, sweep_configs
 from ditto.flow.tools import run_tool
 from ditto.hdl.dispatch import KEEP
 from ditto.hdl.generate import COMPONENTS, verilog_text
@@ -235,25 +235,38 @@ def test_synth_rejects_bad_components_and_traces_before_it_starts(tmp_path, caps
     assert not build.exists()  # nothing synthesised
 
 
-def test_sweep_configs_cover_the_grid_and_reject_narrow_lanes():
-    configs = sweep_configs(preset("default"), pes="4,8", scan_widths="16", lane_bits="5,6",
-                            groups="1,2", depths="4,8")
-    assert len(configs) == 16
-    assert {(c.pes, c.lane_bits, c.dispatch_groups, c.dispatch_depth) for c in configs} >= {
-        (4, 5, 1, 4), (8, 6, 2, 8)}
-    assert {c.dispatch_groups for c in sweep_configs(preset("default"), pes="4")} == {
-        preset("default").dispatch_groups}
-    with pytest.raises(ConfigError, match="dispatch_depth=2: must be >= dispatch_groups=3"):
-        sweep_configs(preset("default"), groups="3", depths="2")
-    with pytest.raises(ValueError, match="lane_bits=4"):
-        sweep_configs(preset("default"), lane_bits="4")
-    with pytest.raises(ValueError, match="pes: 'x'"):
-        sweep_configs(preset("default"), pes="x")
+def test_sweep_configs_cover_the_grid_and_keep_invalid_points_as_errors():
+    sweeps = parse_sweeps(["pes=4,8", "lane_bits=5,6", "dispatch_groups=1,3",
+                           "dispatch_depth=2"])
+    assert sweeps == {"pes": [4, 8], "lane_bits": [5, 6], "dispatch_groups": [1, 3],
+                      "dispatch_depth": [2]}
+    points = sweep_configs(preset("default"), sweeps)
+    assert len(points) == 8
+    valid = [p for p in points if p.config is not None]
+    assert {(c.pes, c.lane_bits) for c in (p.config for p in valid)} == {
+        (4, 5), (4, 6), (8, 5), (8, 6)}
+    assert all(p.config.dispatch_groups == 1 for p in valid)
+    for point in points:
+        if point.config is None:
+            assert point.values["dispatch_groups"] == 3
+            assert "dispatch_depth=2: must be >= dispatch_groups=3" in point.error
+
+
+@pytest.mark.parametrize("item, match", [
+    ("pes", "write FIELD=V1,V2"), ("pes=x", "pes='x': must be an integer"),
+    ("speed=3", "unknown field 'speed'"), ("pes=", "write FIELD=V1,V2")])
+def test_bad_sweep_options_name_the_problem(item, match):
+    with pytest.raises(ConfigError, match=match):
+        parse_sweeps([item])
 
 
 def test_pareto_flags():
     assert pareto_flags([(1, 5), (2, 3), (3, 4), (2, 3), (4, 1)]) == [
         True, True, False, True, True]
+    # Three dimensions: (2, 2, 9) is worse than (1, 2, 9) in one, equal in the others; a
+    # point with a missing coordinate (a failed point) is never on the front.
+    assert pareto_flags([(1, 2, 9), (2, 2, 9), (3, 1, 9), (1, 3, 1), (None, 1, 1)]) == [
+        True, False, True, True, False]
 
 
 def test_fpga_targets_place_any_component_named(tmp_path):
