@@ -146,6 +146,12 @@ def _spec_names() -> str:
     return ", ".join(BUILTIN_SPECS)
 
 
+def _samplers() -> tuple[str, ...]:
+    from .sim.spec import SAMPLERS
+
+    return SAMPLERS
+
+
 def _conditions(pairs: list[str]) -> dict[str, list[float]]:
     """``--condition KEY=V[,V...]`` options as ``{key: values}``."""
     conditions = {}
@@ -169,7 +175,7 @@ def _conditions(pairs: list[str]) -> dict[str, list[float]]:
          arg("--onnx", metavar="MODEL.onnx", help="run the spec on this model file "
              "instead of the spec's own model"),
          arg("--steps", type=int, default=20, help="sampling steps (default 20)"),
-         arg("--sampler", choices=["euler", "ddim", "consistency"],
+         arg("--sampler", choices=lambda: _samplers(),
              help="default: the spec's (terrain: Euler on a Karras schedule)"),
          arg("--batch", type=int, default=1),
          arg("--seed", type=int, default=0),

@@ -50,6 +50,16 @@ def act_macs_per_cycle(config: DittoConfig, core: str) -> int:
     return config.pes * config.dense_macs
 
 
+def _speedup_ratios(ditto: dict, dense: dict, area_ratio: float) -> dict:
+    """``area``, ``speedup`` and ``speedup_defo`` (Dense cycles over Ditto's), and both at
+    equal area (divided by the area ratio), from the cores' ``cycles``/``cycles_defo``."""
+    speedup = dense["cycles"] / ditto["cycles"]
+    speedup_defo = dense["cycles"] / ditto["cycles_defo"]
+    return {"area": area_ratio, "speedup": speedup, "speedup_defo": speedup_defo,
+            "speedup_equal_area": speedup / area_ratio,
+            "speedup_equal_area_defo": speedup_defo / area_ratio}
+
+
 def equal_area(synth: dict, workload: dict, config: DittoConfig) -> dict:
     """Equal-area comparison of the cores from ``synth`` (``ditto.flow.synth.synthesise``, with the
     generic target) and ``workload`` (``analysis.analyze`` report).
@@ -93,17 +103,10 @@ def equal_area(synth: dict, workload: dict, config: DittoConfig) -> dict:
                 entry[f"{target}_fmax_mhz"] = pnr["fmax_mhz"]
         cores[core] = entry
     ditto, dense = cores["ditto_core"], cores["dense_core"]
-    area_ratio = ditto["area_transistors"] / dense["area_transistors"]
-    speedup = dense["cycles"] / ditto["cycles"]
-    speedup_defo = dense["cycles"] / ditto["cycles_defo"]
     ratios = {
-        "area": area_ratio,
+        **_speedup_ratios(ditto, dense, ditto["area_transistors"] / dense["area_transistors"]),
         "logic_area": ditto["logic_transistors"] / dense["logic_transistors"],
         "area_per_pe": ditto["area_per_pe"] / dense["area_per_pe"],
-        "speedup": speedup,
-        "speedup_defo": speedup_defo,
-        "speedup_equal_area": speedup / area_ratio,
-        "speedup_equal_area_defo": speedup_defo / area_ratio,
     }
     for target in ("ecp5", "ice40"):
         # Cycles do not count the clock: where both cores were placed and routed, also the
@@ -145,15 +148,10 @@ def equal_area_asic(synth: dict, workload: dict, transistor_basis: dict | None =
                        "cycles": cycles[core]}
     cores["ditto_core"]["cycles_defo"] = totals["cycles_ditto_defo"]
     ditto, dense = cores["ditto_core"], cores["dense_core"]
-    area = ditto["total_um2"] / dense["total_um2"]
-    speedup = dense["cycles"] / ditto["cycles"]
-    speedup_defo = dense["cycles"] / ditto["cycles_defo"]
-    ratios = {"area": area, "logic_area": ditto["logic_um2"] / dense["logic_um2"],
-              "speedup": speedup, "speedup_defo": speedup_defo,
-              "speedup_equal_area": speedup / area,
-              "speedup_equal_area_defo": speedup_defo / area,
-              "fmax": ditto["fmax_mhz"] / dense["fmax_mhz"],
-              "speedup_equal_area_time": speedup / area * ditto["fmax_mhz"] / dense["fmax_mhz"]}
+    ratios = _speedup_ratios(ditto, dense, ditto["total_um2"] / dense["total_um2"])
+    ratios.update(logic_area=ditto["logic_um2"] / dense["logic_um2"],
+                  fmax=ditto["fmax_mhz"] / dense["fmax_mhz"])
+    ratios["speedup_equal_area_time"] = ratios["speedup_equal_area"] * ratios["fmax"]
     if transistor_basis is not None:
         other = transistor_basis["ratios"]["speedup_equal_area"]
         ratios["speedup_equal_area_transistors"] = other

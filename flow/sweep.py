@@ -137,21 +137,19 @@ def _source_digest() -> str:
 
 
 def _workload_identity(trace: str | None) -> dict:
-    from ditto.sim.workload import DEFAULT_TRACE, FIXTURE
+    from ditto.sim.workload import FIXTURE, workload_trace
 
-    path = Path(trace) if trace is not None else DEFAULT_TRACE
-    if trace is None and not path.exists():
-        path = FIXTURE
+    path = workload_trace(trace) or FIXTURE
     stat = path.stat()
     return {"file": str(path.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
 def _point_key(config: DittoConfig, options: SweepOptions) -> str:
-    from .synth import _tool_versions
+    from .synth import tool_versions
 
     description = {"config": config.as_dict(), "targets": options.targets,
                    "seeds": options.seeds, "workload": _workload_identity(options.trace),
-                   "tools": _tool_versions(), "source": _source_digest()}
+                   "tools": tool_versions(), "source": _source_digest()}
     return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:32]
 
 

